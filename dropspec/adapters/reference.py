@@ -1,0 +1,111 @@
+"""The reference adapter: the oracle itself behind the adapter interface.
+
+It draws its masks from the spec's rules for the scheme each case claims, so it must pass
+every applicable clause; the mutants in ``tests/mutants.py`` subclass it to break one rule each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import numpy as np
+
+from ..masks import sample_masks
+from ..reference import Cell, Masks, Params, Trace, forward
+from ..spec import default_spec
+from .base import Adapter, CallInputs, Case, Claim
+
+P = 0.25
+
+
+def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[Case]:
+    """One case per (cell, scheme) the cell supports, plus the flag and rate groups."""
+    spec = default_spec()
+    cells = [
+        Cell("rnn", width, width),
+        Cell("lstm", width, width),
+        Cell("gru", width, width, reset_after=True),
+        Cell("gru", width, width, reset_after=False),
+    ]
+    cases = []
+    for cell in cells:
+        for scheme in spec.schemes.values():
+            if scheme.id == "common" or cell.kind not in scheme.cells:
+                continue
+            rates = {m.site: P for m in scheme.masks}
+            config = {"scheme": scheme.id, **{f"p_{site}": p for site, p in rates.items()}}
+            cases.append(
+                Case(
+                    id=f"{cell.name}-{scheme.id}",
+                    cell=cell,
+                    config=config,
+                    claim=Claim(scheme.id, rates, doc=f"spec/schemes/{scheme.id}.yaml"),
+                    steps=steps,
+                    batch=batch,
+                    flag_group=f"{cell.name}-{scheme.id}" if scheme.id == "variational_untied" else None,
+                    rate_group=f"{cell.name}-variational" if scheme.id == "variational" else None,
+                )
+            )
+        # the same scheme through the other code path: a performance-only flag
+        untied = spec.scheme("variational_untied")
+        rates = {m.site: P for m in untied.masks}
+        cases.append(
+            Case(
+                id=f"{cell.name}-variational_untied-fused",
+                cell=cell,
+                config={"scheme": "variational_untied", "fused": True, **{f"p_{s}": p for s, p in rates.items()}},
+                claim=Claim("variational_untied", rates, doc="spec/schemes/variational_untied.yaml"),
+                steps=steps,
+                batch=batch,
+                flag_group=f"{cell.name}-variational_untied",
+            )
+        )
+        # variational with only the input rate: the input masks must keep their structure
+        cases.append(
+            Case(
+                id=f"{cell.name}-variational-input_only",
+                cell=cell,
+                config={"scheme": "variational", "p_input": P, "p_recurrent": 0.0},
+                claim=Claim("variational", {"input": P, "recurrent": 0.0}, doc="spec/schemes/variational.yaml"),
+                steps=steps,
+                batch=batch,
+                rate_group=f"{cell.name}-variational",
+            )
+        )
+    return cases
+
+
+class ReferenceAdapter(Adapter):
+    """Runs the float64 reference with masks sampled as the claimed scheme defines."""
+
+    name = "reference"
+    framework = "dropspec-reference"
+    dtype = np.float64
+
+    def __init__(self, cases: Sequence[Case] | None = None) -> None:
+        self._cases = list(cases) if cases is not None else None
+
+    def versions(self) -> dict[str, str]:
+        try:
+            own = version("dropspec")
+        except PackageNotFoundError:
+            own = "source"
+        return {"dropspec": own, "numpy": np.__version__}
+
+    def cases(self) -> Sequence[Case]:
+        if self._cases is None:
+            self._cases = reference_cases()
+        return self._cases
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        """The masks this implementation draws; mutants override this."""
+        scheme = default_spec().scheme(case.claim.scheme)
+        return sample_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
+
+    def run(
+        self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool
+    ) -> list[Trace]:
+        rng = np.random.default_rng(seed)
+        masks = self.masks(case, len(calls), rng) if training else [Masks() for _ in calls]
+        return [forward(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]

@@ -1,0 +1,81 @@
+"""Known deviations of an adapter, as data: ``dropspec/adapters/deviations/<adapter>.yaml``.
+
+Each entry names a clause, the cases it concerns (a glob over case ids), why, and a link.
+A matching failure is reported as ``xfail``; a listed deviation that passes fails the run, so
+the file never goes stale; an entry naming an unknown clause or matching no case is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .spec import Spec, SpecError
+
+if TYPE_CHECKING:
+    from .engine import Result
+
+DEVIATIONS_DIR = Path(__file__).resolve().parent / "adapters" / "deviations"
+
+
+class Deviation(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clause: str
+    case: str = Field(description="A glob over the adapter's case ids, e.g. 'lstm-impl1-*'.")
+    reason: str = Field(min_length=10)
+    link: str = Field(min_length=3, description="An issue, a documentation page, or a clause id.")
+
+
+class Deviations:
+    def __init__(self, entries: list[Deviation], source: str = "") -> None:
+        self.entries, self.source = entries, source
+
+    @classmethod
+    def load(cls, path: Path, spec: Spec, case_ids: list[str]) -> Deviations:
+        if not path.exists():
+            return cls([], str(path))
+        raw = yaml.safe_load(path.read_text()) or []
+        if not isinstance(raw, list):
+            raise SpecError(f"{path}: a deviations file must be a YAML list of entries with clause, case, reason, link")
+        entries = []
+        for n, item in enumerate(raw):
+            try:
+                entry = Deviation.model_validate(item)
+            except ValidationError as exc:
+                problems = "; ".join(f"field {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise SpecError(f"{path}: entry {n}: {problems}") from exc
+            try:
+                spec.clause(entry.clause)
+            except KeyError as exc:
+                raise SpecError(f"{path}: entry {n}: {exc.args[0]}") from None
+            if case_ids and not any(fnmatchcase(c, entry.case) for c in case_ids):
+                raise SpecError(f"{path}: entry {n}: case pattern {entry.case!r} matches no case; remove or fix it")
+            entries.append(entry)
+        return cls(entries, str(path))
+
+    @classmethod
+    def for_adapter(cls, name: str, spec: Spec, case_ids: list[str]) -> Deviations:
+        return cls.load(DEVIATIONS_DIR / f"{name}.yaml", spec, case_ids)
+
+    def match(self, clause: str, case: str) -> Deviation | None:
+        return next((d for d in self.entries if d.clause == clause and fnmatchcase(case, d.case)), None)
+
+    def apply(self, result: Result) -> Result:
+        entry = self.match(result.clause, result.case)
+        if entry is None:
+            return result
+        if result.status == "fail":
+            return replace(result, status="xfail", message=f"known deviation ({entry.reason}; {entry.link}): {result.message}")
+        if result.status == "pass":
+            return replace(
+                result,
+                status="fail",
+                message=f"listed as a known deviation in {self.source} but passes now: remove that entry. {result.message}",
+            )
+        return result

@@ -1,0 +1,433 @@
+"""The conformance engine: observe a case once, then judge every clause against what was seen.
+
+``observe`` runs the framework (inference check, mask recovery, replay) and never raises: a
+crash or a hang becomes part of the observation. ``Suite.evaluate`` turns an observation into
+one result per (clause, case), applies the adapter's known deviations, and hands the result to
+the writer, so a later crash loses nothing already measured.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .adapters.base import Adapter, CallInputs, Case
+from .deviations import Deviations
+from .fingerprint import Fingerprint, behaves_as, complete, fingerprint
+from .recovery import TOL, Recovered, recover
+from .reference import Cell, Params, Trace, forward
+from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
+
+CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
+STATUSES = ("pass", "fail", "error", "not_applicable", "xfail", "skip")
+
+
+def tolerance(adapter: Adapter) -> tuple[float, float]:
+    """(rtol, atol) for comparing a framework with the float64 reference."""
+    return (1e-9, 1e-10) if adapter.dtype == np.float64 else (2e-3, 2e-4)
+
+
+@dataclass
+class Observation:
+    """Everything measured for one case. ``error`` is set when the framework raised or hung."""
+
+    case: Case
+    error: dict[str, str] | None = None
+    inference_error: float | None = None
+    inference_deterministic: bool | None = None
+    recovered: Recovered | None = None
+    fingerprint: Fingerprint | None = None
+    behaves_as: list[str] = field(default_factory=list)
+    replay_error: float | None = None
+    replay_unknown: int = 0
+    seed_reproducible: bool | None = None
+    runs: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "fingerprint": self.fingerprint.as_dict() if self.fingerprint else None,
+            "behaves_as": self.behaves_as,
+            "inference_error": self.inference_error,
+            "replay_error": self.replay_error,
+            "replay_unknown": self.replay_unknown,
+            "seed_reproducible": self.seed_reproducible,
+            "runs": self.runs,
+            "seconds": round(self.seconds, 3),
+            "notes": self.recovered.notes if self.recovered else [],
+        }
+
+
+def _random_calls(case: Case, rng: np.random.Generator, same: bool = False) -> list[CallInputs]:
+    """Random inputs for ``CALLS`` calls; with ``same`` every call gets the first call's inputs."""
+    cell, shape = case.cell, (case.batch, case.cell.hidden_size)
+
+    def one() -> CallInputs:
+        return CallInputs(
+            x=rng.standard_normal((case.steps, case.batch, cell.input_size)),
+            h0=0.5 * rng.standard_normal(shape),
+            c0=0.5 * rng.standard_normal(shape) if cell.kind == "lstm" else None,
+        )
+
+    calls = [one()]
+    calls += [calls[0] if same else one() for _ in range(CALLS - 1)]
+    return calls
+
+
+def _max_excess(got: Sequence[Trace], want: Sequence[Trace], rtol: float, atol: float) -> float:
+    """The largest |got - want| / (atol + rtol |want|): at most 1 means equal within tolerance."""
+    worst = 0.0
+    for g, w in zip(got, want):
+        for a, b in ((g.y, w.y), (g.h, w.h), (g.c, w.c)):
+            if a is None or b is None:
+                continue
+            a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+            if a.shape != b.shape or not np.all(np.isfinite(a)):
+                return math.inf
+            worst = max(worst, float(np.max(np.abs(a - b) / (atol + rtol * np.abs(b)), initial=0.0)))
+    return worst
+
+
+def _identical(got: Sequence[Trace], want: Sequence[Trace]) -> bool:
+    return all(
+        np.array_equal(a, b, equal_nan=True)
+        for g, w in zip(got, want)
+        for a, b in ((g.y, w.y), (g.h, w.h), (g.c, w.c))
+        if a is not None and b is not None
+    )
+
+
+def replay_params(cell: Cell, rng: np.random.Generator) -> Params:
+    """Random parameters for the replay. In a reset-before GRU the reset gate acts only through
+    ``r * s * m_n``, so its masks cannot be seen where the n gate's recurrent mask is 0; the replay
+    gives the reset gate diagonal weights, so that those unseen elements have no effect there either."""
+    params = Params.random(cell, rng)
+    if cell.kind == "gru" and not cell.reset_after:
+        rows = params.rows(cell, "r")
+        params.w_ih[rows] *= np.eye(cell.hidden_size, cell.input_size) * np.sqrt(cell.hidden_size)
+        params.w_hh[rows] *= np.eye(cell.hidden_size) * np.sqrt(cell.hidden_size)
+    return params
+
+
+def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observation:
+    """Run ``case`` through the inference check, mask recovery and the replay. Never raises."""
+    spec = spec or default_spec()
+    obs = Observation(case=case)
+    start = time.perf_counter()
+    rtol, atol = tolerance(adapter)
+    rng = np.random.default_rng(case.seed)
+
+    def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
+        obs.runs += 1
+        return adapter.run(case, params, calls, seed=case.seed, training=training)
+
+    try:
+        params = Params.random(case.cell, rng)
+        calls = _random_calls(case, rng, same=True)
+        got = run(params, calls, training=False)
+        want = [forward(case.cell, params, c.x, c.h0, c.c0) for c in calls]
+        obs.inference_error = _max_excess(got, want, rtol, atol)
+        obs.inference_deterministic = _identical(got[1:], got[:1])
+
+        obs.recovered = recover(
+            case.cell, case.steps, case.batch, CALLS, lambda name, p, c: run(p, c, training=True)
+        )
+        obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
+        obs.behaves_as = behaves_as(obs.fingerprint, spec, case.cell)
+
+        params = replay_params(case.cell, rng)
+        calls = _random_calls(case, rng)
+        first, second = run(params, calls, training=True), run(params, calls, training=True)
+        obs.seed_reproducible = _identical(second, first)
+        masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
+        want = [forward(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
+        obs.replay_error = _max_excess(first, want, rtol, atol)
+    except Exception as exc:  # a crash is a finding, recorded with its traceback
+        obs.error = {
+            "type": type(exc).__name__,
+            "message": str(exc)[:2000],
+            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+        }
+    obs.seconds = time.perf_counter() - start
+    return obs
+
+
+def observe_with_timeout(adapter: Adapter, case: Case, spec: Spec, timeout: float) -> Observation:
+    """``observe`` in a worker thread; a case still running after ``timeout`` s is recorded as hung."""
+    box: list[Observation] = []
+    worker = threading.Thread(target=lambda: box.append(observe(adapter, case, spec)), daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if box:
+        return box[0]
+    return Observation(
+        case=case,
+        error={
+            "type": "Timeout",
+            "message": f"the case did not finish within {timeout:g} s and was abandoned",
+            "traceback": "",
+        },
+        seconds=timeout,
+    )
+
+
+@dataclass
+class Result:
+    clause: str
+    case: str
+    status: str
+    message: str
+    error: dict[str, str] | None = None
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+class Judge:
+    """The clause checks. Each returns (status, what was observed, what should be, or None)."""
+
+    def __init__(self, suite: Suite, scheme: Scheme, clause: Clause, obs: Observation) -> None:
+        self.suite, self.scheme, self.clause, self.obs, self.case = suite, scheme, clause, obs, obs.case
+
+    # statuses -------------------------------------------------------------------------------
+    @staticmethod
+    def ok(observed: str) -> tuple[str, str, None]:
+        return "pass", observed, None
+
+    @staticmethod
+    def na(why: str) -> tuple[str, str, None]:
+        return "not_applicable", why, None
+
+    def verdict(self, good: bool, observed: str, expected: str) -> tuple[str, str, str | None]:
+        return ("pass", observed, None) if good else ("fail", observed, expected)
+
+    # helpers ---------------------------------------------------------------------------------
+    def site(self):
+        return self.obs.fingerprint.sites.get(self.clause.check.site)
+
+    def __call__(self) -> tuple[str, str, str | None]:
+        site = self.clause.check.site
+        if self.clause.check.kind in SITE_CHECKS - {"site_inactive"} and self.rate() == 0.0:
+            return self.na(f"the case does not drop {site} (p=0)")
+        return getattr(self, self.clause.check.kind)()
+
+    def rule(self):
+        return self.scheme.rule(self.clause.check.site)
+
+    def rate(self) -> float:
+        return float(self.case.claim.rates.get(self.clause.check.site, 0.0))
+
+    def group(self, attribute: str) -> list[Observation]:
+        key = getattr(self.case, attribute)
+        if key is None:
+            return []
+        return [self.suite.observation(c) for c in self.suite.cases if getattr(c, attribute) == key and c is not self.case]
+
+    # checks ----------------------------------------------------------------------------------
+    def inference_matches_reference(self):
+        worst, det = self.obs.inference_error, self.obs.inference_deterministic
+        observed = f"inference output error={_fmt(worst)} tolerances, deterministic={det}"
+        return self.verdict(worst <= 1.0 and det, observed, "within 1 tolerance of the reference and deterministic")
+
+    def runs(self):
+        return self.ok(f"{self.obs.runs} runs completed")
+
+    def seed_reproducible(self):
+        return self.verdict(bool(self.obs.seed_reproducible), f"same seed reproduces={self.obs.seed_reproducible}", "True")
+
+    def replay_explained(self):
+        worst, unknown = self.obs.replay_error, self.obs.replay_unknown
+        observed = f"replay error={_fmt(worst)} tolerances"
+        if unknown:
+            observed += f" with {unknown} unobservable mask elements set to 1"
+        return self.verdict(worst <= 1.0, observed, "within 1 tolerance of the reference driven by the recovered masks")
+
+    def site_resample(self):
+        got = self.site()
+        if got is None:
+            return "fail", f"{self.clause.check.site} mask=none", self.rule().resample
+        return self.verdict(got.resample == self.rule().resample, f"{got.site} mask resample={got.resample}", self.rule().resample)
+
+    def site_gates(self):
+        got = self.site()
+        if got is None:
+            return "fail", f"{self.clause.check.site} mask=none", self.rule().gates
+        if got.gates is None:
+            return self.na(f"{self.case.cell.name} has one gate")
+        return self.verdict(got.gates == self.rule().gates, f"{got.site} mask gates={got.gates}", self.rule().gates)
+
+    def site_batch(self):
+        got = self.site()
+        if got is None:
+            return "fail", f"{self.clause.check.site} mask=none", self.rule().batch
+        if got.batch is None:
+            return self.na("a batch of one sample")
+        return self.verdict(got.batch == self.rule().batch, f"{got.site} mask batch={got.batch}", self.rule().batch)
+
+    def site_scale(self):
+        got, p = self.site(), self.rate()
+        want = 1.0 / (1.0 - p) if self.rule().scaling == "inverted" else 1.0
+        if got is None:
+            return "fail", f"{self.clause.check.site} mask=none", f"kept units scaled by {want:.4g}"
+        good = got.binary and abs(got.scale - want) <= TOL * want
+        values = "" if got.binary else " (values are not 0 or one keep value)"
+        return self.verdict(good, f"{got.site} keep scale={got.scale:.6g}{values}", f"{want:.6g} (p={p:g})")
+
+    def site_rate(self):
+        got, p = self.site(), self.rate()
+        if got is None:
+            return "fail", f"{self.clause.check.site} mask=none", f"drop rate {p:g}"
+        z = self.clause.check.z or 5.0
+        bound = z * math.sqrt(p * (1 - p) / max(got.draws, 1))
+        return self.verdict(
+            abs(got.rate - p) <= bound,
+            f"{got.site} drop rate={got.rate:.4f} over {got.draws} draws",
+            f"{p:g} +- {bound:.4f} ({z:g} standard errors)",
+        )
+
+    def site_inactive(self):
+        got = self.site()
+        return self.verdict(got is None, f"{self.clause.check.site} mask={'none' if got is None else got.resample}", "none")
+
+    def only_scheme_sites(self):
+        allowed = {m.site for m in self.scheme.masks if self.case.claim.rates.get(m.site, 0.0) > 0}
+        extra = sorted(set(self.obs.fingerprint.sites) - allowed)
+        observed = "dropped sites=" + (",".join(sorted(self.obs.fingerprint.sites)) or "none")
+        return self.verdict(not extra, observed, ",".join(sorted(allowed)) or "none")
+
+    def carried_state(self):
+        dropped = self.obs.fingerprint.carried_state_dropped
+        want = self.scheme.carried_state == "dropped"
+        return self.verdict(dropped == want, f"carried state dropped={dropped}", str(want))
+
+    def new_call_new_masks(self):
+        masks = self.obs.recovered.masks
+        if not self.obs.fingerprint.sites:
+            return self.na("no site is dropped")
+        same = []
+        for site in self.obs.fingerprint.sites:
+            a, b = masks[0].get(site), masks[1].get(site)
+            if a is not None and b is not None:
+                both = np.isfinite(a) & np.isfinite(b)
+                if np.all(np.abs(a[both] - b[both]) <= TOL * 10):
+                    same.append(site)
+        return self.verdict(not same, "masks reused by the next call at=" + (",".join(same) or "none"), "none")
+
+    def flag_invariance(self):
+        others = [o for o in self.group("flag_group") if o.fingerprint is not None]
+        if not others:
+            return self.na("no other case differs from this one only in a performance flag")
+        mine = self.obs.fingerprint.summary()
+        differ = [o.case.id for o in others if _structure(o.fingerprint) != _structure(self.obs.fingerprint)]
+        return self.verdict(not differ, f"masks={mine}; differ in=" + (",".join(differ) or "none"), "the same masks in every case of the flag group")
+
+    def site_independence(self):
+        others = [o for o in self.group("rate_group") if o.fingerprint is not None]
+        if not others:
+            return self.na("no other case differs from this one only in a rate")
+        mine = _structure(self.obs.fingerprint)
+        changed = []
+        for other in others:
+            theirs = _structure(other.fingerprint)
+            for site in set(mine) & set(theirs):
+                if mine[site] != theirs[site]:
+                    changed.append(f"{site} in {other.case.id}")
+        return self.verdict(not changed, "structure changed at=" + (",".join(changed) or "none"), "none")
+
+
+def _structure(fp: Fingerprint) -> dict[str, tuple]:
+    return {s.site: (s.resample, s.gates, s.batch, round(s.scale, 3)) for s in fp.sites.values()}
+
+
+ProgressFn = Callable[[Result], None]
+
+
+class Suite:
+    """One adapter's conformance run: cases × clauses, observations cached per case."""
+
+    def __init__(
+        self,
+        adapter: Adapter,
+        spec: Spec | None = None,
+        deviations: Deviations | None = None,
+        timeout: float = 600.0,
+        on_result: ProgressFn | None = None,
+    ) -> None:
+        self.adapter, self.spec = adapter, spec or default_spec()
+        self.unavailable = adapter.unavailable_reason()
+        self.cases: list[Case] = [] if self.unavailable else list(adapter.cases())
+        ids = [c.id for c in self.cases]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"adapter {adapter.name!r} has repeated case ids; every case id must be unique")
+        self.deviations = deviations or Deviations.for_adapter(adapter.name, self.spec, ids)
+        self.timeout, self.on_result = timeout, on_result
+        self._observations: dict[str, Observation] = {}
+        self._lock = threading.Lock()
+
+    def pairs(self) -> list[tuple[Clause, Case]]:
+        """Every (clause, case), grouped by case so each case is observed once, in order."""
+        return [(clause, case) for case in self.cases for _, clause in self.spec.clauses()]
+
+    def case(self, case_id: str) -> Case:
+        for c in self.cases:
+            if c.id == case_id:
+                return c
+        raise KeyError(f"unknown case {case_id!r} for adapter {self.adapter.name!r}")
+
+    def observation(self, case: Case) -> Observation:
+        with self._lock:
+            if case.id not in self._observations:
+                self._observations[case.id] = observe_with_timeout(self.adapter, case, self.spec, self.timeout)
+            return self._observations[case.id]
+
+    def applies(self, scheme: Scheme, case: Case) -> str | None:
+        """Why the clause does not apply to the case, or None when it does."""
+        if scheme.id == "common":
+            return None
+        if case.claim.scheme != scheme.id:
+            return f"the case is documented as {case.claim.scheme}, not {scheme.id}"
+        return None
+
+    def evaluate(self, clause_id: str, case_id: str) -> Result:
+        scheme, clause = self.spec.clause(clause_id)
+        case = self.case(case_id)
+        reason = self.applies(scheme, case)
+        if reason:
+            result = Result(clause.id, case.id, "not_applicable", reason)
+        else:
+            obs = self.observation(case)
+            tag = f"[{clause.id}; {self.adapter.name} {case.title}, seed={case.seed}]"
+            if obs.error:
+                message = f"{obs.error['type']}: {obs.error['message']} {tag}"
+                result = Result(clause.id, case.id, "error", message, obs.error)
+            else:
+                status, observed, expected = Judge(self, scheme, clause, obs)()
+                if status == "fail":
+                    message = f"{observed}, but should be {expected} {tag}"
+                elif status == "not_applicable":
+                    message = observed
+                else:
+                    message = f"{observed} {tag}"
+                result = Result(clause.id, case.id, status, message)
+        result = self.deviations.apply(result)
+        if self.on_result:
+            self.on_result(result)
+        return result
+
+    def run(self, progress: Callable[[int, int, Result], None] | None = None) -> list[Result]:
+        pairs = self.pairs()
+        out = []
+        for n, (clause, case) in enumerate(pairs, 1):
+            out.append(self.evaluate(clause.id, case.id))
+            if progress:
+                progress(n, len(pairs), out[-1])
+        return out

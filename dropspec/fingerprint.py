@@ -1,0 +1,202 @@
+"""A case's fingerprint: per site, how its masks behave, in the spec's vocabulary.
+
+Computed from recovered masks only, so it describes what a framework does, not what it says.
+Elements recovery could not observe (``NaN``) are left out of every comparison.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .masks import merges_carry_into_recurrent
+from .recovery import TOL
+from .reference import GATED_SITES, Cell, Masks
+from .spec import Scheme, Spec
+
+
+@dataclass
+class SiteFingerprint:
+    site: str
+    resample: str  # per_step | per_sequence | reused_across_calls
+    gates: str | None  # shared | per_gate; None where the cell has one gate or the site none
+    batch: str | None  # per_sample | shared; None with a batch of one
+    scale: float  # the value of a kept unit
+    rate: float  # the fraction of independent draws that dropped the unit
+    draws: int  # how many independent draws ``rate`` counts
+    binary: bool  # every value is 0 or ``scale``
+    observed: float  # the fraction of elements recovery could see
+
+    @property
+    def scaling(self) -> str:
+        return "inverted" if self.scale > 1.0 + TOL else "none"
+
+
+@dataclass
+class Fingerprint:
+    sites: dict[str, SiteFingerprint]
+    carried_state_dropped: bool
+
+    def as_dict(self) -> dict:
+        return {
+            "sites": {name: asdict(site) for name, site in self.sites.items()},
+            "carried_state_dropped": self.carried_state_dropped,
+        }
+
+    def summary(self) -> str:
+        if not self.sites:
+            return "no masks"
+        parts = []
+        for s in self.sites.values():
+            words = [s.resample, s.gates, s.batch, f"scale={s.scale:.4g}", f"rate={s.rate:.3f}"]
+            parts.append(f"{s.site}: " + ", ".join(w for w in words if w))
+        return "; ".join(parts) + ("; carried state dropped" if self.carried_state_dropped else "")
+
+
+def _stack(masks: list[Masks], site: str) -> np.ndarray | None:
+    """``(calls, gates, T, B, units)`` for any site, or None when no call drops it."""
+    arrays = [m.get(site) for m in masks]
+    if all(a is None for a in arrays):
+        return None
+    ref = next(a for a in arrays if a is not None)
+    out = np.stack([np.asarray(a if a is not None else np.ones_like(ref), dtype=float) for a in arrays])
+    return out if site in GATED_SITES else out[:, None]
+
+
+def _varies(values: np.ndarray, axis: int, scale: float) -> bool:
+    if values.shape[axis] < 2:
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: unobservable elements
+        spread = np.nanmax(values, axis=axis) - np.nanmin(values, axis=axis)
+    return bool(np.any(spread[np.isfinite(spread)] > TOL * max(1.0, scale)))
+
+
+def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
+    """``values`` is ``(calls, gates, T, B, units)``."""
+    finite = values[np.isfinite(values)]
+    kept = finite[np.abs(finite) > TOL]
+    scale = float(np.median(kept)) if kept.size else 0.0
+    binary = bool(np.all((np.abs(finite) <= TOL) | (np.abs(finite - scale) <= TOL * max(1.0, scale))))
+    per_gate = _varies(values, 1, scale)
+    per_step = _varies(values, 2, scale)
+    per_sample = _varies(values, 3, scale)
+    across_calls = _varies(values, 0, scale)
+    if per_step:
+        resample = "per_step"
+    elif across_calls or values.shape[0] < 2:
+        resample = "per_sequence"
+    else:
+        resample = "reused_across_calls"
+    # one independent draw per element along every axis the masks vary on; along the others the
+    # observable values are equal, so nanmax collects them without favouring a blocked gate or step
+    draws = values
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for axis, varies in ((0, across_calls or per_step), (1, per_gate), (2, per_step), (3, per_sample)):
+            if not varies:
+                draws = np.nanmax(draws, axis=axis, keepdims=True)
+    draws = draws[np.isfinite(draws)]
+    return SiteFingerprint(
+        site=site,
+        resample=resample,
+        gates=None if values.shape[1] < 2 else ("per_gate" if per_gate else "shared"),
+        batch=None if values.shape[3] < 2 else ("per_sample" if per_sample else "shared"),
+        scale=scale,
+        rate=float(np.mean(np.abs(draws) <= TOL)) if draws.size else float("nan"),
+        draws=int(draws.size),
+        binary=binary,
+        observed=float(np.isfinite(values).mean()),
+    )
+
+
+def attribute_carried_state(cell: Cell, masks: list[Masks]) -> list[Masks]:
+    """For SimpleRNN and LSTM, a dropped returned state with a gate-shared recurrent mask that
+    leaves the first step undropped is carried-state dropout: move the recurrent mask of steps
+    1..T-1 back to the carried mask of steps 0..T-2 (see masks.canonical)."""
+    if not merges_carry_into_recurrent(cell):
+        return masks
+    carry, rec = _stack(masks, "carry_h"), _stack(masks, "recurrent")
+    if carry is None:
+        return masks
+    if rec is not None:
+        first_step_kept = np.all(np.abs(np.nan_to_num(rec[:, :, 0], nan=1.0) - 1.0) <= TOL)
+        if _varies(rec, 1, 1.0) or not first_step_kept:
+            return masks
+    out = []
+    for call, m in enumerate(masks):
+        shifted = np.array(carry[call, 0])
+        if rec is not None:
+            shifted[:-1] = rec[call, 0, 1:]
+        out.append(m.with_site("carry_h", shifted).with_site("recurrent", None))
+    return out
+
+
+def fingerprint(cell: Cell, masks: list[Masks]) -> Fingerprint:
+    masks = attribute_carried_state(cell, masks)
+    sites = {}
+    for site in cell.sites:
+        values = _stack(masks, site)
+        if values is not None:
+            sites[site] = site_fingerprint(site, values)
+    carried = any(s in sites for s in ("carry_h", "carry_c"))
+    return Fingerprint(sites=sites, carried_state_dropped=carried)
+
+
+def scheme_mismatches(fp: Fingerprint, scheme: Scheme, cell: Cell) -> list[str]:
+    """Every way ``fp`` differs from ``scheme``'s rules, in words; empty when it matches."""
+    out = []
+    expected = {m.site for m in scheme.masks}
+    for site in sorted(set(fp.sites) - expected):
+        out.append(f"{site} is dropped")
+    for rule in scheme.masks:
+        got = fp.sites.get(rule.site)
+        if got is None:
+            out.append(f"{rule.site} is not dropped")
+            continue
+        if got.resample != rule.resample:
+            out.append(f"{rule.site} is {got.resample}")
+        if got.gates is not None and got.gates != rule.gates:
+            out.append(f"{rule.site} is {got.gates}")
+        if got.batch is not None and got.batch != rule.batch:
+            out.append(f"{rule.site} is {got.batch}")
+        if got.scaling != rule.scaling:
+            out.append(f"{rule.site} scaling is {got.scaling}")
+    if fp.carried_state_dropped != (scheme.carried_state == "dropped"):
+        out.append("carried state is " + ("dropped" if fp.carried_state_dropped else "undropped"))
+    return out
+
+
+def behaves_as(fp: Fingerprint, spec: Spec, cell: Cell) -> list[str]:
+    """The spec schemes whose rules the fingerprint matches."""
+    return [
+        s.id
+        for s in spec.schemes.values()
+        if s.id != "common" and cell.kind in s.cells and not scheme_mismatches(fp, s, cell)
+    ]
+
+
+def complete(cell: Cell, masks: list[Masks]) -> tuple[list[Masks], int]:
+    """Fill unobservable elements from the structure the observable ones show (a gate-shared
+    mask from the other gates, a time-invariant mask from the other steps), for a replay.
+    Returns the masks and how many elements were still unknown and set to 1."""
+    filled = [Masks(**{k: (None if v is None else np.array(v, dtype=float)) for k, v in m.__dict__.items()}) for m in masks]
+    unknown = 0
+    for site in cell.sites:
+        values = _stack(filled, site)
+        if values is None or np.isfinite(values).all():
+            continue
+        fp = site_fingerprint(site, values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if fp.gates == "shared":
+                values = np.where(np.isfinite(values), values, np.nanmax(values, axis=1, keepdims=True))
+            if fp.resample != "per_step":
+                values = np.where(np.isfinite(values), values, np.nanmax(values, axis=2, keepdims=True))
+        unknown += int((~np.isfinite(values)).sum())
+        values = np.where(np.isfinite(values), values, 1.0)
+        for call, m in enumerate(filled):
+            filled[call] = m.with_site(site, values[call] if site in GATED_SITES else values[call, 0])
+    return filled, unknown

@@ -1,0 +1,85 @@
+"""Sampling masks from a scheme's rules, and the canonical form recovered masks are compared in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from .reference import GATED_SITES, Cell, Masks
+from .spec import MaskRule
+
+
+def site_shape(cell: Cell, site: str, steps: int, batch: int) -> tuple[int, ...]:
+    if site == "input":
+        return (len(cell.gates), steps, batch, cell.input_size)
+    if site == "recurrent":
+        return (len(cell.gates), steps, batch, cell.hidden_size)
+    return (steps, batch, cell.hidden_size)
+
+
+def keep_scale(p: float, scaling: str) -> float:
+    return 1.0 / (1.0 - p) if scaling == "inverted" else 1.0
+
+
+def sample_site(
+    rule: MaskRule, cell: Cell, p: float, steps: int, batch: int, rng: np.random.Generator
+) -> np.ndarray:
+    """One call's mask for one site, drawn as ``rule`` says: values 0 or the keep scale."""
+    shape = site_shape(cell, rule.site, steps, batch)
+    gated = rule.site in GATED_SITES
+    draw = list(shape)
+    if gated and rule.gates == "shared":
+        draw[0] = 1
+    t_axis = 1 if gated else 0
+    if rule.resample != "per_step":
+        draw[t_axis] = 1
+    if rule.batch == "shared":
+        draw[t_axis + 1] = 1
+    kept = rng.random(tuple(draw)) >= p
+    return np.broadcast_to(kept * keep_scale(p, rule.scaling), shape)
+
+
+def sample_masks(
+    cell: Cell,
+    rules: Iterable[MaskRule],
+    rates: Mapping[str, float],
+    steps: int,
+    batch: int,
+    calls: int,
+    rng: np.random.Generator,
+) -> list[Masks]:
+    """Masks for ``calls`` consecutive calls; a site whose rate is 0 is not dropped."""
+    rules = [r for r in rules if rates.get(r.site, 0.0) > 0.0]
+    out: list[Masks] = []
+    for call in range(calls):
+        masks = Masks()
+        for rule in rules:
+            if rule.resample == "reused_across_calls" and call > 0:
+                mask = out[0].get(rule.site)
+            else:
+                mask = sample_site(rule, cell, rates[rule.site], steps, batch, rng)
+            masks = masks.with_site(rule.site, mask)
+        out.append(masks)
+    return out
+
+
+def merges_carry_into_recurrent(cell: Cell) -> bool:
+    """For SimpleRNN and LSTM the carried h feeds only the recurrent matmul, so a carried-h mask at
+    step t-1 cannot be told apart from a gate-shared recurrent mask at step t. Only the returned
+    state shows it. GRU's carried h also feeds ``z * h``, so there the two are separable."""
+    return cell.kind in ("rnn", "lstm")
+
+
+def canonical(cell: Cell, masks: Masks, steps: int, batch: int) -> Masks:
+    """The observationally equivalent form recovery produces: for SimpleRNN and LSTM the carried-h
+    mask of steps ``0..T-2`` is folded into the recurrent mask of steps ``1..T-1``."""
+    if not merges_carry_into_recurrent(cell) or masks.carry_h is None:
+        return masks
+    carry = np.asarray(masks.carry_h)
+    rec_shape = site_shape(cell, "recurrent", steps, batch)
+    recurrent = np.ones(rec_shape) if masks.recurrent is None else np.array(masks.recurrent, dtype=float)
+    recurrent[:, 1:] *= carry[:-1]
+    final_only = np.ones_like(carry)
+    final_only[-1] = carry[-1]
+    return Masks(**{**masks.__dict__, "recurrent": recurrent, "carry_h": final_only})

@@ -1,0 +1,376 @@
+"""Black-box mask recovery: probe parameters under which a cell's outputs reveal its masks.
+
+No framework internals are touched, so fused and cuDNN kernels are measured the same way.
+Each probe run keeps every unit decoupled (diagonal weights) and saturates the gates it does
+not read (a pre-activation of +-40 makes a float sigmoid exactly 0 or 1). What is left is a
+closed-form function of one gate's pre-activation per unit and step, which we invert, using
+the outputs of the same run at the previous step where the cell has memory. All steps are
+inverted at once, so the cost does not grow with T or width, and errors do not accumulate.
+
+The number of runs is fixed per cell: SimpleRNN 2, LSTM 10, GRU 8 (one more per input gate
+for every further ``H`` input units when the input is wider than the state).
+
+What cannot be seen is ``NaN``: a mask element with no effect on any output of its probe
+(a unit whose output was dropped, a reset gate whose recurrent input was dropped). Two sites
+that act at the same place are separated only where the data allow; see ``_select``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .adapters.base import CallInputs
+from .masks import merges_carry_into_recurrent, site_shape
+from .reference import STEP_SITES, Cell, Masks, Params, Trace
+
+Runner = Callable[[str, Params, Sequence[CallInputs]], list[Trace]]
+
+SAT = 40.0  # saturates a sigmoid to exactly 0 or 1, in float32 and float64
+BETA = 0.5  # a tanh pre-activation away from 0 and from saturation
+GAMMA = 0.5  # initial state of probes that need one
+ALPHA = 1.0  # probe input value
+W_IN = 0.1  # probe input weight: a kept unit with scale s moves the pre-activation by 0.1 s
+W_REC = 0.2  # probe recurrent weight
+W_NR = 0.5  # GRU reset-before r probe: n_t = tanh(0.2 + 0.5 r s_{t-1})
+MEMORY = -2.0  # forget / update gate pre-activation of the memory probes (0.12)
+TOL = 1e-3  # relative tolerance of "equal" between recovered mask values
+
+
+@dataclass
+class Readout:
+    """A probe that reads one gate: the biases that saturate the others, the inverse
+    ``(call, y, h0, c0) -> pre-activation of the gate``, and the gate's own bias."""
+
+    biases: dict[str, float]
+    inverse: Callable[[int, np.ndarray, float, float], np.ndarray]
+    center: float
+    hidden_biases: dict[str, float] = field(default_factory=dict)
+    hidden_weights: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Recovered:
+    """The masks of every call (canonical form, ``None`` where a site is not dropped)."""
+
+    masks: list[Masks]
+    runs: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _div(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+    b = np.broadcast_to(np.asarray(b, dtype=float), np.shape(a))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.asarray(a, dtype=float) / b
+    return np.where(np.abs(b) > 1e-300, out, np.nan)
+
+
+def _atanh(v: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.arctanh(v)
+
+
+def _logit(v: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log(v) - np.log1p(-v)
+
+
+def _previous(first: np.ndarray | float, seq: np.ndarray) -> np.ndarray:
+    """``[first, seq[0], ..., seq[T-2]]``: the value each step received from the one before."""
+    head = np.broadcast_to(np.asarray(first, dtype=float), seq.shape[1:])[None]
+    return np.concatenate([head, seq[:-1]], axis=0)
+
+
+def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
+    """True when the finite values are 0 or one common keep value, and that value is 1 when
+    nothing is dropped (a constant rescale of every unit is not a mask)."""
+    v = values[np.isfinite(values)]
+    if v.size == 0:
+        return True
+    zero = np.abs(v) <= tol
+    kept = v[~zero]
+    if kept.size == 0:
+        return True
+    scale = float(np.median(kept))
+    if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
+        return False
+    return bool(zero.any()) or abs(scale - 1.0) <= tol
+
+
+class _Recoverer:
+    def __init__(self, cell: Cell, steps: int, batch: int, calls: int, runner: Runner) -> None:
+        self.cell, self.steps, self.batch, self.calls, self.runner = cell, steps, batch, calls, runner
+        self.runs = 0
+        self.notes: list[str] = []
+        ones = np.ones((steps, batch, cell.hidden_size))
+        # step sites of every call, filled in by the base probes
+        self.step = [{site: ones.copy() for site in STEP_SITES} for _ in range(calls)]
+        self.input = [np.full(site_shape(cell, "input", steps, batch), np.nan) for _ in range(calls)]
+        self.recurrent = [np.full(site_shape(cell, "recurrent", steps, batch), np.nan) for _ in range(calls)]
+
+    # -- running probes -------------------------------------------------------------------
+    def params(self, **biases: float) -> Params:
+        p = Params.zeros(self.cell)
+        for gate, value in biases.items():
+            p.b_ih[p.rows(self.cell, gate)] = value
+        return p
+
+    def run(self, name: str, p: Params, h0: float = 0.0, c0: float = 0.0, x: float = ALPHA) -> list[np.ndarray]:
+        shape = (self.batch, self.cell.hidden_size)
+        inputs = [
+            CallInputs(
+                x=np.full((self.steps, self.batch, self.cell.input_size), x),
+                h0=np.full(shape, h0),
+                c0=np.full(shape, c0) if self.cell.kind == "lstm" else None,
+            )
+            for _ in range(self.calls)
+        ]
+        traces = self.runner(name, p, inputs)
+        self.runs += 1
+        self.last_traces = traces
+        return [np.asarray(t.y, dtype=float) for t in traces]
+
+    def h_seen(self, call: int, y: np.ndarray) -> np.ndarray:
+        """``h_t`` behind the emitted output: ``y_t`` divided by the output mask."""
+        return _div(y, self.step[call]["output"])
+
+    def state_fed(self, call: int, h: np.ndarray, h0: float) -> np.ndarray:
+        """The state each step received: ``h_{t-1}``, times the carried mask where it is separable."""
+        prev = _previous(h0, h)
+        if merges_carry_into_recurrent(self.cell):
+            return prev
+        return prev * _previous(1.0, self.step[call]["carry_h"])
+
+    # -- base probes: output, candidate, cell and carried state ----------------------------
+    def base(self) -> None:
+        getattr(self, f"_base_{self.cell.kind}")()
+
+    def _base_rnn(self) -> None:
+        ys = self.run("output", self.params(h=BETA))
+        for call, (y, trace) in enumerate(zip(ys, self.last_traces)):
+            self.step[call]["output"] = y / np.tanh(BETA)
+            self.step[call]["carry_h"][-1] = trace.h / np.tanh(BETA)
+
+    def _base_lstm(self) -> None:
+        g0 = np.tanh(BETA)
+        y1s = self.run("output", self.params(i=SAT, f=-SAT, g=BETA, o=SAT))
+        y2s = self.run("memory", self.params(i=SAT, f=MEMORY, g=BETA, o=SAT), c0=GAMMA)
+        finals = self.last_traces
+        phi = 0.5 * (1 + np.tanh(0.5 * MEMORY))
+        for call, (y1, y2) in enumerate(zip(y1s, y2s)):
+            hypotheses = {}
+            for where in ("output", "candidate", "cell"):
+                m = _atanh(y1) / g0 if where != "output" else y1 / np.tanh(g0)
+                m_out = m if where == "output" else 1.0
+                c = _atanh(_div(y2, m_out))
+                c_prev = _previous(GAMMA, c)
+                if where == "output":
+                    carried = _div(c - g0, phi * c_prev)
+                elif where == "candidate":
+                    carried = _div(c - m * g0, phi * c_prev)
+                else:
+                    carried = _div(_div(c, m) - g0, phi * c_prev)
+                carry_c = np.ones_like(y1)
+                carry_c[:-1] = carried[1:]
+                carry_c[-1] = _div(finals[call].c, c[-1])
+                zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
+                hypotheses[where] = (m, carry_c, carried[0], zeros_agree)
+            where = self._select(hypotheses)
+            m, carry_c, _, _ = hypotheses[where]
+            self.step[call][where] = m
+            self.step[call]["carry_c"] = carry_c
+            h_last = _div(y2[-1], self.step[call]["output"][-1])
+            self.step[call]["carry_h"][-1] = _div(finals[call].h, h_last)
+
+    def _base_gru(self) -> None:
+        n0 = np.tanh(BETA)
+        zeta = 0.5 * (1 + np.tanh(0.5 * MEMORY))
+        y1s = self.run("output", self.params(r=SAT, z=-SAT, n=BETA))
+        y2s = self.run("memory", self.params(r=SAT, z=MEMORY, n=BETA), h0=GAMMA)
+        finals = self.last_traces
+        for call, (y1, y2) in enumerate(zip(y1s, y2s)):
+            hypotheses = {}
+            for where in ("output", "candidate"):
+                m = y1 / n0
+                h = _div(y2, m) if where == "output" else y2
+                m_cand = 1.0 if where == "output" else m
+                carried = _div(h - (1 - zeta) * m_cand * n0, zeta * _previous(GAMMA, h))
+                carry_h = np.ones_like(y1)
+                carry_h[:-1] = carried[1:]
+                carry_h[-1] = _div(finals[call].h, h[-1])
+                zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
+                hypotheses[where] = (m, carry_h, carried[0], zeros_agree)
+            where = self._select(hypotheses)
+            m, carry_h, _, _ = hypotheses[where]
+            self.step[call][where] = m
+            self.step[call]["carry_h"] = carry_h
+
+    def _select(self, hypotheses: dict) -> str:
+        """Which in-step site explains the base probes. A right hypothesis gives masks that are
+        0 or one keep value, leaves the initial state undropped, and (for the output site) has
+        no output where the output mask is 0; among those the fewest dropped units wins."""
+        valid = []
+        for where, (m, carried, initial, zeros_agree) in hypotheses.items():
+            initial_ok = bool(np.all(~np.isfinite(initial) | (np.abs(initial - 1.0) <= TOL)))
+            if zeros_agree and initial_ok and plausible_mask(m) and plausible_mask(carried):
+                dropped = int(np.sum(np.abs(m[np.isfinite(m)]) <= TOL))
+                dropped += int(np.sum(np.abs(carried[np.isfinite(carried)]) <= TOL))
+                valid.append((dropped, where))
+        if not valid:
+            self.notes.append(
+                "the output, candidate and cell-state masks could not be told apart "
+                "(more than one acts); they are recorded as output masks"
+            )
+            return "output"
+        return min(valid)[1]
+
+    # -- gate probes: input and recurrent masks, gate by gate ------------------------------
+    def gates(self) -> None:
+        order = {"rnn": ["h"], "lstm": ["g", "i", "o", "f"], "gru": ["n", "r", "z"]}[self.cell.kind]
+        for gate in order:
+            self.input_probe(gate)
+            self.recurrent_probe(gate)
+
+    def _readout(self, gate: str) -> Readout:
+        kind = self.cell.kind
+        if kind == "rnn":
+            return Readout({"h": BETA}, lambda call, y, h0, c0: _atanh(self.h_seen(call, y)), BETA)
+        return self._readout_lstm(gate) if kind == "lstm" else self._readout_gru(gate)
+
+    def _readout_lstm(self, gate: str) -> Readout:
+        g0 = np.tanh(BETA)
+        saturated = {"i": SAT, "f": -SAT, "g": BETA, "o": SAT}  # c_t = g0, h_t = tanh(g0)
+
+        def k(call: int) -> np.ndarray:  # what multiplies the candidate inside the step
+            return self.step[call]["cell"] * self.step[call]["candidate"]
+
+        def h(call: int, y: np.ndarray) -> np.ndarray:
+            return self.h_seen(call, y)
+
+        if gate == "g":  # h = tanh(k tanh(a_g))
+            return Readout(saturated, lambda call, y, h0, c0: _atanh(_div(_atanh(h(call, y)), k(call))), BETA)
+        if gate == "i":  # h = tanh(k sigmoid(a_i) g0)
+            return Readout(
+                {**saturated, "i": 0.0}, lambda call, y, h0, c0: _logit(_div(_atanh(h(call, y)), k(call) * g0)), 0.0
+            )
+        if gate == "o":  # h = sigmoid(a_o) tanh(k g0)
+            return Readout(
+                {**saturated, "o": 0.0}, lambda call, y, h0, c0: _logit(_div(h(call, y), np.tanh(k(call) * g0))), 0.0
+            )
+
+        def forget(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
+            # c_t = m_cell (f_t c'_{t-1} + m_cand g0), read from h_t = tanh(c_t) at t and t-1
+            s = self.step[call]
+            c = _atanh(h(call, y))
+            carried = _previous(c0, c) * _previous(1.0, s["carry_c"])
+            return _logit(_div(_div(c, s["cell"]) - s["candidate"] * g0, carried))
+
+        return Readout({**saturated, "f": -1.0}, forget, -1.0)
+
+    def _readout_gru(self, gate: str) -> Readout:
+        saturated = {"r": SAT, "z": -SAT, "n": BETA}  # h_t = m_cand tanh(a_n)
+
+        def cand(call: int) -> np.ndarray:
+            return self.step[call]["candidate"]
+
+        def m_n(call: int) -> np.ndarray:  # the recurrent mask of the n gate, recovered first
+            return self.recurrent[call][2]
+
+        if gate == "n":
+            return Readout(saturated, lambda call, y, h0, c0: _atanh(_div(self.h_seen(call, y), cand(call))), BETA)
+        if gate == "r" and self.cell.reset_after:  # n = tanh(r * b_hn) with b_hn = 1
+            return Readout(
+                {**saturated, "r": 0.0, "n": 0.0},
+                lambda call, y, h0, c0: _logit(_atanh(_div(self.h_seen(call, y), cand(call)))),
+                0.0,
+                hidden_biases={"n": 1.0},
+            )
+        if gate == "r":  # reset before: n = tanh(0.2 + 0.5 (r * s_{t-1} * m_n))
+
+            def reset(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
+                h = self.h_seen(call, y)
+                fed = self.state_fed(call, h, h0) * m_n(call)
+                return _logit(_div(_atanh(_div(h, cand(call))) - 0.2, W_NR * fed))
+
+            return Readout({**saturated, "r": 0.0, "n": 0.2}, reset, 0.0, hidden_weights={"n": W_NR})
+
+        # h_t = z_t s_{t-1} with n = 0: z is read as a ratio of consecutive states. z is centred
+        # near 1 - 1/(2T) so the state fades by at most e^-1/2 over the sequence and a recurrent
+        # mask keeps its effect on z at every step, whatever the other masks are.
+        center = float(np.log(2 * self.steps - 1))
+
+        def update(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
+            h = self.h_seen(call, y)
+            return _logit(_div(h, self.state_fed(call, h, h0)))
+
+        return Readout({**saturated, "z": center, "n": 0.0}, update, center)
+
+    def _probe_params(self, gate: str) -> tuple[Params, Readout]:
+        readout = self._readout(gate)
+        p = self.params(**readout.biases)
+        eye = np.eye(self.cell.hidden_size)
+        for g, value in readout.hidden_biases.items():
+            p.b_hh[p.rows(self.cell, g)] = value
+        for g, value in readout.hidden_weights.items():
+            p.w_hh[p.rows(self.cell, g)] = value * eye
+        return p, readout
+
+    def input_probe(self, gate: str) -> None:
+        k, hid, width = self.cell.gate_index(gate), self.cell.hidden_size, self.cell.input_size
+        for start in range(0, width, hid):
+            units = np.arange(start, min(start + hid, width))
+            p, readout = self._probe_params(gate)
+            p.w_ih[p.rows(self.cell, gate).start + units - start, units] = W_IN
+            ys = self.run(f"input.{gate}", p, h0=GAMMA, c0=GAMMA)
+            for call, y in enumerate(ys):
+                a = readout.inverse(call, y, GAMMA, GAMMA)
+                self.input[call][k][..., units] = (a[..., units - start] - readout.center) / (W_IN * ALPHA)
+
+    def recurrent_probe(self, gate: str) -> None:
+        k = self.cell.gate_index(gate)
+        p, readout = self._probe_params(gate)
+        p.w_hh[p.rows(self.cell, gate)] += W_REC * np.eye(self.cell.hidden_size)
+        ys = self.run(f"recurrent.{gate}", p, h0=GAMMA, c0=GAMMA)
+        for call, y in enumerate(ys):
+            a = readout.inverse(call, y, GAMMA, GAMMA)
+            fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
+            self.recurrent[call][k] = _div(a - readout.center, W_REC * fed)
+
+    # -- result ---------------------------------------------------------------------------
+    def result(self) -> Recovered:
+        masks = []
+        for call in range(self.calls):
+            sites = {"input": self.input[call], "recurrent": self.recurrent[call], **self.step[call]}
+            kept = {}
+            for site in self.cell.sites:
+                values = sites[site]
+                finite = values[np.isfinite(values)]
+                active = not np.all(np.abs(finite - 1.0) <= TOL)
+                kept[site] = values if active else None
+            masks.append(Masks(**kept))
+        # a site dropped in one call is reported for every call, so calls stay comparable
+        for site in self.cell.sites:
+            if any(m.get(site) is not None for m in masks):
+                for call, m in enumerate(masks):
+                    if m.get(site) is None:
+                        sites = {"input": self.input[call], "recurrent": self.recurrent[call], **self.step[call]}
+                        masks[call] = m.with_site(site, sites[site])
+        return Recovered(masks=masks, runs=self.runs, notes=self.notes)
+
+
+def recover(cell: Cell, steps: int, batch: int, calls: int, runner: Runner) -> Recovered:
+    """Recover every mask a cell draws over ``calls`` consecutive calls, by probing ``runner``
+    (which runs the framework in training mode with a fixed seed)."""
+    r = _Recoverer(cell, steps, batch, calls, runner)
+    r.base()
+    r.gates()
+    return r.result()
+
+
+def probe_runs(cell: Cell) -> int:
+    """How many framework runs ``recover`` makes for ``cell``."""
+    chunks = -(-cell.input_size // cell.hidden_size)
+    base = {"rnn": 1, "lstm": 2, "gru": 2}[cell.kind]
+    return base + len(cell.gates) * (chunks + 1)

@@ -1,0 +1,234 @@
+"""The float64 NumPy reference: SimpleRNN, LSTM and GRU with a mask at every site.
+
+This module is the oracle. Every framework is compared against it, so it is written
+for clarity first: one function per cell, the equations in the order of the papers,
+names that match the math (``h_tm1``, ``c_tm1``).
+
+Canonical parameter layout (PyTorch's): ``w_ih`` is ``(G*H, I)``, ``w_hh`` is
+``(G*H, H)``, with two biases ``b_ih`` and ``b_hh`` of ``(G*H,)``. Gate order:
+LSTM ``i, f, g, o``; GRU ``r, z, n``; SimpleRNN one gate ``h``.
+
+Mask sites (see ``spec/cells.yaml``), each optional, for one call over a sequence:
+
+- ``input``      ``(G, T, B, I)``  multiplies ``x_t`` before gate ``k``'s input matmul
+- ``recurrent``  ``(G, T, B, H)``  multiplies the state fed to gate ``k``'s recurrent matmul
+- ``output``     ``(T, B, H)``     multiplies the emitted output ``y_t`` only
+- ``carry_h``    ``(T, B, H)``     multiplies ``h_t`` as carried to step ``t+1`` and returned
+- ``carry_c``    ``(T, B, H)``     the same for the LSTM cell state ``c_t``
+- ``candidate``  ``(T, B, H)``     multiplies the candidate update (Semeniuta et al. 2016)
+- ``cell``       ``(T, B, H)``     multiplies the LSTM cell state inside the step (Moon et al. 2015)
+- ``weight_hh``  ``(G*H, H)``      multiplies ``w_hh`` for the whole call (DropConnect)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Literal
+
+import numpy as np
+
+CellKind = Literal["rnn", "lstm", "gru"]
+GATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+GATED_SITES = ("input", "recurrent")
+STEP_SITES = ("output", "carry_h", "carry_c", "candidate", "cell")
+SITES_OF: dict[str, tuple[str, ...]] = {
+    "rnn": ("input", "recurrent", "output", "carry_h"),
+    "lstm": ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"),
+    "gru": ("input", "recurrent", "output", "carry_h", "candidate"),
+}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """Which cell, and its sizes. ``reset_after`` only matters for the GRU."""
+
+    kind: CellKind
+    input_size: int
+    hidden_size: int
+    reset_after: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kind not in GATES:
+            raise ValueError(f"cell kind {self.kind!r} is unknown; use one of {sorted(GATES)}")
+
+    @property
+    def gates(self) -> tuple[str, ...]:
+        return GATES[self.kind]
+
+    @property
+    def sites(self) -> tuple[str, ...]:
+        return SITES_OF[self.kind]
+
+    @property
+    def name(self) -> str:
+        if self.kind == "gru":
+            return "gru_reset_after" if self.reset_after else "gru_reset_before"
+        return self.kind
+
+    def gate_index(self, gate: str) -> int:
+        return self.gates.index(gate)
+
+
+@dataclass
+class Params:
+    """Canonical parameters. ``gate(k)`` views give one gate's rows."""
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+
+    @classmethod
+    def zeros(cls, cell: Cell) -> Params:
+        g, h, i = len(cell.gates), cell.hidden_size, cell.input_size
+        return cls(np.zeros((g * h, i)), np.zeros((g * h, h)), np.zeros(g * h), np.zeros(g * h))
+
+    @classmethod
+    def random(cls, cell: Cell, rng: np.random.Generator, scale: float = 1.0) -> Params:
+        """Random parameters with the usual 1/sqrt(H) spread, for replay checks."""
+        p = cls.zeros(cell)
+        bound = scale / np.sqrt(cell.hidden_size)
+        for array in (p.w_ih, p.w_hh, p.b_ih, p.b_hh):
+            array[...] = rng.uniform(-bound, bound, array.shape)
+        return p
+
+    def rows(self, cell: Cell, gate: str) -> slice:
+        k, h = cell.gate_index(gate), cell.hidden_size
+        return slice(k * h, (k + 1) * h)
+
+    def astype(self, dtype: np.dtype | type) -> Params:
+        return Params(*(getattr(self, f.name).astype(dtype) for f in fields(self)))
+
+
+@dataclass
+class Masks:
+    """The masks of one call. ``None`` means the site is not dropped (all ones)."""
+
+    input: np.ndarray | None = None
+    recurrent: np.ndarray | None = None
+    output: np.ndarray | None = None
+    carry_h: np.ndarray | None = None
+    carry_c: np.ndarray | None = None
+    candidate: np.ndarray | None = None
+    cell: np.ndarray | None = None
+    weight_hh: np.ndarray | None = None
+
+    def get(self, site: str) -> np.ndarray | None:
+        return getattr(self, site)
+
+    def active_sites(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def with_site(self, site: str, value: np.ndarray | None) -> Masks:
+        return replace(self, **{site: value})
+
+
+@dataclass
+class Trace:
+    """What a run of a cell over a sequence shows: outputs and the returned state."""
+
+    y: np.ndarray  # (T, B, H)
+    h: np.ndarray  # (B, H), the returned final hidden state
+    c: np.ndarray | None = None  # (B, H), the returned final cell state (LSTM)
+    extras: dict = field(default_factory=dict)
+
+
+def sigmoid(a: np.ndarray) -> np.ndarray:
+    # tanh form: no overflow warnings, and exactly 0 or 1 when saturated in float64
+    return 0.5 * (1.0 + np.tanh(0.5 * a))
+
+
+def _shared_over_gates(mask: np.ndarray | None) -> bool:
+    return mask is None or all(np.array_equal(mask[0], mask[k]) for k in range(1, mask.shape[0]))
+
+
+def _input_projections(cell: Cell, p: Params, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """``W_ih[k] (x_t * m_k) + b_ih[k]`` for every step at once: ``(T, B, G*H)``."""
+    if _shared_over_gates(mask):
+        xm = x if mask is None else x * mask[0]
+        return xm @ p.w_ih.T + p.b_ih
+    h = cell.hidden_size
+    parts = [(x * mask[k]) @ p.w_ih[k * h : (k + 1) * h].T for k in range(len(cell.gates))]
+    return np.concatenate(parts, axis=-1) + p.b_ih
+
+
+def _recurrent_projection(
+    cell: Cell, w_hh: np.ndarray, b_hh: np.ndarray, s: np.ndarray, mask_t: np.ndarray | None, shared: bool
+) -> np.ndarray:
+    """``W_hh[k] (s * m_k) + b_hh[k]`` for one step: ``(B, G*H)``."""
+    if mask_t is None:
+        return s @ w_hh.T + b_hh
+    if shared:
+        return (s * mask_t[0]) @ w_hh.T + b_hh
+    h = cell.hidden_size
+    parts = [(s * mask_t[k]) @ w_hh[k * h : (k + 1) * h].T for k in range(len(cell.gates))]
+    return np.concatenate(parts, axis=-1) + b_hh
+
+
+def _at(mask: np.ndarray | None, t: int) -> np.ndarray | float:
+    return 1.0 if mask is None else mask[t]
+
+
+def forward(
+    cell: Cell,
+    p: Params,
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None = None,
+    masks: Masks | None = None,
+) -> Trace:
+    """Run ``cell`` over ``x`` of shape ``(T, B, I)`` from ``(h0, c0)``, applying ``masks``."""
+    m = masks or Masks()
+    x, h_tm1 = np.asarray(x, np.float64), np.asarray(h0, np.float64)
+    steps, hidden = x.shape[0], cell.hidden_size
+    c_tm1 = np.zeros_like(h_tm1) if c0 is None else np.asarray(c0, np.float64)
+    w_hh = p.w_hh if m.weight_hh is None else p.w_hh * m.weight_hh
+    x_proj = _input_projections(cell, p, x, m.input)
+    rec_shared = _shared_over_gates(m.recurrent)
+    ys = np.empty((steps, x.shape[1], hidden))
+    h, c = h_tm1, c_tm1
+    for t in range(steps):
+        rec_t = None if m.recurrent is None else m.recurrent[:, t]
+        if cell.kind == "rnn":
+            a = x_proj[t] + _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
+            h = np.tanh(a)
+        elif cell.kind == "lstm":
+            a = x_proj[t] + _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
+            a_i, a_f, a_g, a_o = np.split(a, 4, axis=-1)
+            i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+            c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
+            h = o * np.tanh(c)
+        else:
+            h, _ = _gru_step(cell, p, w_hh, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
+        ys[t] = _at(m.output, t) * h
+        h_tm1 = _at(m.carry_h, t) * h
+        c_tm1 = _at(m.carry_c, t) * c
+    return Trace(y=ys, h=h_tm1, c=c_tm1 if cell.kind == "lstm" else None)
+
+
+def _gru_step(
+    cell: Cell,
+    p: Params,
+    w_hh: np.ndarray,
+    x_proj_t: np.ndarray,
+    h_tm1: np.ndarray,
+    rec_t: np.ndarray | None,
+    rec_shared: bool,
+    m_candidate: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    hid = cell.hidden_size
+    x_r, x_z, x_n = np.split(x_proj_t, 3, axis=-1)
+    if cell.reset_after:  # PyTorch, Keras reset_after=True (CuDNN-compatible)
+        rec = _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
+        h_r, h_z, h_n = np.split(rec, 3, axis=-1)
+        r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
+        n = np.tanh(x_n + r * h_n)
+    else:  # Cho et al. 2014, Keras reset_after=False: the reset gate acts before the matmul
+        s_r = h_tm1 if rec_t is None else h_tm1 * rec_t[0]
+        s_z = h_tm1 if rec_t is None else h_tm1 * rec_t[1]
+        s_n = h_tm1 if rec_t is None else h_tm1 * rec_t[2]
+        r = sigmoid(x_r + s_r @ w_hh[:hid].T + p.b_hh[:hid])
+        z = sigmoid(x_z + s_z @ w_hh[hid : 2 * hid].T + p.b_hh[hid : 2 * hid])
+        n = np.tanh(x_n + (r * s_n) @ w_hh[2 * hid :].T + p.b_hh[2 * hid :])
+    h = z * h_tm1 + (1.0 - z) * (m_candidate * n)
+    return h, n

@@ -1,0 +1,211 @@
+"""The spec as data: pydantic models for ``spec/*.yaml``, a loader with clear errors, the JSON Schema.
+
+A scheme is a set of mask rules (site, gates, resampling, batch sharing, scaling) plus
+the state it carries, and its clauses. A clause has a stable dotted id, a level, the
+normative sentence, the source it comes from, and a ``check`` from a closed vocabulary
+that the conformance engine knows how to evaluate.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+
+Level = Literal["MUST", "SHOULD", "MAY"]
+SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"]
+Resample = Literal["per_step", "per_sequence", "reused_across_calls"]
+GateSharing = Literal["shared", "per_gate"]
+BatchSharing = Literal["per_sample", "shared"]
+Scaling = Literal["inverted", "none"]
+CellKindName = Literal["rnn", "lstm", "gru"]
+
+CheckKind = Literal[
+    "inference_matches_reference",  # training=False equals the reference without masks
+    "runs",  # the documented configuration runs without an exception
+    "seed_reproducible",  # the same seed gives the same masks
+    "replay_explained",  # the recovered masks explain a run with random parameters
+    "site_resample",  # the site's masks are resampled as the rule says
+    "site_gates",  # one mask for all gates, or one per gate, as the rule says
+    "site_batch",  # per sample or shared across the batch, as the rule says
+    "site_scale",  # kept units scaled by 1/(1-p) (inverted) or 1 (none)
+    "site_rate",  # the empirical drop rate matches p (statistical)
+    "site_inactive",  # no mask at this site
+    "only_scheme_sites",  # no site outside the scheme's is dropped
+    "carried_state",  # the state passed to the next step is dropped or not, as the scheme says
+    "new_call_new_masks",  # a second call draws new masks
+    "flag_invariance",  # a performance-only flag does not change the masks drawn
+    "site_independence",  # one site's masks keep their structure when another site's rate changes
+]
+SITE_CHECKS = {"site_resample", "site_gates", "site_batch", "site_scale", "site_rate", "site_inactive"}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(Strict):
+    citation: str = Field(description="Authors, year and title, as a reader would cite it.")
+    arxiv: str | None = None
+    url: str | None = None
+
+
+class MaskRule(Strict):
+    """How one site is dropped under a scheme."""
+
+    site: SiteName
+    gates: GateSharing = "shared"
+    resample: Resample
+    batch: BatchSharing = "per_sample"
+    scaling: Scaling = "inverted"
+
+
+class Check(Strict):
+    kind: CheckKind
+    site: SiteName | None = None
+    # statistical checks: the bound is z standard errors; the clause states the false-alarm rate
+    z: float | None = None
+
+    @model_validator(mode="after")
+    def _site_when_needed(self) -> Check:
+        if self.kind in SITE_CHECKS and self.site is None:
+            raise ValueError(f"check kind {self.kind!r} needs a 'site'")
+        return self
+
+
+class Clause(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$", description="Stable dotted id; never renumbered.")
+    level: Level
+    text: str = Field(min_length=10, description="The normative sentence.")
+    source: str = Field(min_length=3, description="Where the rule comes from.")
+    check: Check
+    false_alarm: str | None = Field(default=None, description="False-alarm rate of a statistical check.")
+
+
+class Scheme(Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    source: Source | None = None
+    summary: str
+    equations: str = ""
+    cells: list[CellKindName]
+    masks: list[MaskRule] = []
+    carried_state: Literal["undropped", "dropped"] = "undropped"
+    inference: Literal["identity"] = "identity"
+    clauses: list[Clause]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scheme:
+        seen = [m.site for m in self.masks]
+        if len(seen) != len(set(seen)):
+            raise ValueError("a site appears twice in 'masks'")
+        for clause in self.clauses:
+            if not clause.id.startswith(self.id + "."):
+                raise ValueError(f"clause id {clause.id!r} must start with the scheme id {self.id!r} and a dot")
+            if clause.check.kind in SITE_CHECKS - {"site_inactive"} and clause.check.site not in seen:
+                raise ValueError(f"clause {clause.id!r} checks site {clause.check.site!r}, which 'masks' does not define")
+        return self
+
+    def rule(self, site: str) -> MaskRule | None:
+        return next((m for m in self.masks if m.site == site), None)
+
+
+class CellEquations(Strict):
+    kind: CellKindName
+    title: str
+    gates: list[str]
+    equations: str
+    conventions: dict[str, str] = {}
+
+
+class CellsDoc(Strict):
+    layout: str
+    cells: list[CellEquations]
+    sites: dict[str, str]
+
+
+class SpecError(ValueError):
+    """A spec file that cannot be used, with the file, the field and the fix."""
+
+
+def _format_validation(path: Path, error: ValidationError) -> str:
+    lines = [f"{path}: the spec is malformed ({error.error_count()} problem(s))"]
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"  field {where}: {item['msg']}")
+    lines.append("Fix the field(s) above; `dropspec spec validate` checks the files, spec/schema.json lists every field.")
+    return "\n".join(lines)
+
+
+def load_scheme(path: Path) -> Scheme:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}. Fix the syntax at the position shown.") from exc
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read ({exc.strerror}).") from exc
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a scheme file must be a YAML mapping with 'id', 'title', 'clauses', ...")
+    try:
+        return Scheme.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_validation(path, exc)) from exc
+
+
+class Spec(Strict):
+    schemes: dict[str, Scheme]
+    cells: CellsDoc
+
+    def clauses(self) -> list[tuple[Scheme, Clause]]:
+        return [(s, c) for s in self.schemes.values() for c in s.clauses]
+
+    def clause(self, clause_id: str) -> tuple[Scheme, Clause]:
+        for scheme, clause in self.clauses():
+            if clause.id == clause_id:
+                return scheme, clause
+        raise KeyError(f"unknown clause {clause_id!r}; `dropspec spec clauses` lists them")
+
+    def scheme(self, scheme_id: str) -> Scheme:
+        try:
+            return self.schemes[scheme_id]
+        except KeyError:
+            raise KeyError(f"unknown scheme {scheme_id!r}; known: {', '.join(sorted(self.schemes))}") from None
+
+
+def load_spec(directory: Path | None = None) -> Spec:
+    directory = directory or SPEC_DIR
+    files = sorted((directory / "schemes").glob("*.yaml"))
+    if not files:
+        raise SpecError(f"{directory}/schemes: no scheme files found; is this a dropspec checkout?")
+    schemes = {}
+    for path in files:
+        scheme = load_scheme(path)
+        if scheme.id != path.stem:
+            raise SpecError(f"{path}: field id is {scheme.id!r} but the file is named {path.stem!r}; make them equal.")
+        schemes[scheme.id] = scheme
+    ids = [c.id for s in schemes.values() for c in s.clauses]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise SpecError(f"{directory}: clause ids must be unique; repeated: {', '.join(duplicates)}")
+    cells_path = directory / "cells.yaml"
+    try:
+        cells = CellsDoc.model_validate(yaml.safe_load(cells_path.read_text()))
+    except ValidationError as exc:
+        raise SpecError(_format_validation(cells_path, exc)) from exc
+    return Spec(schemes=schemes, cells=cells)
+
+
+@lru_cache(maxsize=1)
+def default_spec() -> Spec:
+    return load_spec()
+
+
+def json_schema() -> str:
+    """The JSON Schema of a scheme file, for editors that validate YAML."""
+    return json.dumps(Scheme.model_json_schema(), indent=2) + "\n"
