@@ -16,7 +16,9 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-SPEC_DIR = Path(__file__).resolve().parent.parent / "spec"
+# spec/ at the repository root; an installed wheel carries a copy as dropspec/_spec
+_PACKAGED_SPEC = Path(__file__).resolve().parent / "_spec"
+SPEC_DIR = _PACKAGED_SPEC if _PACKAGED_SPEC.is_dir() else Path(__file__).resolve().parent.parent / "spec"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
 SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"]
@@ -109,7 +111,9 @@ class Scheme(Strict):
             if not clause.id.startswith(self.id + "."):
                 raise ValueError(f"clause id {clause.id!r} must start with the scheme id {self.id!r} and a dot")
             if clause.check.kind in SITE_CHECKS - {"site_inactive"} and clause.check.site not in seen:
-                raise ValueError(f"clause {clause.id!r} checks site {clause.check.site!r}, which 'masks' does not define")
+                raise ValueError(
+                    f"clause {clause.id!r} checks site {clause.check.site!r}, which 'masks' does not define"
+                )
         return self
 
     def rule(self, site: str) -> MaskRule | None:
@@ -139,7 +143,7 @@ def _format_validation(path: Path, error: ValidationError) -> str:
     for item in error.errors():
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         lines.append(f"  field {where}: {item['msg']}")
-    lines.append("Fix the field(s) above; `dropspec spec validate` checks the files, spec/schema.json lists every field.")
+    lines.append("Fix the field(s) above; `dropspec spec validate` rechecks, `dropspec spec schema` lists every field.")
     return "\n".join(lines)
 
 
@@ -180,7 +184,9 @@ class Spec(Strict):
 
 def load_spec(directory: Path | None = None) -> Spec:
     directory = directory or SPEC_DIR
-    files = sorted((directory / "schemes").glob("*.yaml"))
+    # the cross-cutting rules and the plain cells first, then the schemes by name
+    first = {"common": 0, "none": 1}
+    files = sorted((directory / "schemes").glob("*.yaml"), key=lambda p: (first.get(p.stem, 2), p.stem))
     if not files:
         raise SpecError(f"{directory}/schemes: no scheme files found; is this a dropspec checkout?")
     schemes = {}

@@ -1,0 +1,125 @@
+"""The ``dropspec`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .registry import UnknownAdapter, adapter_targets, load_adapter
+from .spec import SPEC_DIR, SpecError, json_schema, load_scheme, load_spec
+
+
+def _run(args: argparse.Namespace) -> int:
+    import pytest
+
+    try:
+        load_adapter(args.adapter)
+    except UnknownAdapter as exc:
+        print(f"dropspec: {exc}", file=sys.stderr)
+        return 2
+    conformance = Path(__file__).resolve().parent / "conformance"
+    argv = [
+        str(conformance),
+        f"--dropspec-adapter={args.adapter}",
+        f"--dropspec-out={args.out}",
+        f"--dropspec-timeout={args.timeout}",
+        "-p",
+        "no:cacheprovider",
+        f"--rootdir={conformance}",
+        "-q",
+        "-rfE",
+    ]
+    if args.k:
+        argv += ["-k", args.k]
+    code = pytest.main(argv)
+    print(f"dropspec: results in {Path(args.out) / (args.adapter + '.json')}")
+    if args.exit_zero and code in (0, 1):
+        return 0
+    return int(code)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import write_reports
+
+    results = Path(args.results)
+    if not results.is_dir() or not any(results.glob("*.json")):
+        print(f"dropspec: no results in {results}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
+        return 2
+    try:
+        matrix = write_reports(results, Path(args.out))
+    except ValueError as exc:
+        print(f"dropspec: {exc}", file=sys.stderr)
+        return 2
+    print(f"dropspec: wrote {args.out}/matrix.json and {args.out}/matrix.md ({len(matrix['adapters'])} adapters)")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    try:
+        if args.files:
+            for name in args.files:
+                scheme = load_scheme(Path(name))
+                print(f"{name}: ok ({len(scheme.clauses)} clauses)")
+        else:
+            spec = load_spec()
+            print(f"{SPEC_DIR}: ok ({len(spec.schemes)} schemes, {len(spec.clauses())} clauses)")
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    sys.stdout.write(json_schema())
+    return 0
+
+
+def _clauses(args: argparse.Namespace) -> int:
+    for scheme, clause in load_spec().clauses():
+        print(f"{clause.id:55} {clause.level:6} {clause.check.kind}")
+    return 0
+
+
+def _adapters(args: argparse.Namespace) -> int:
+    for name, target in sorted(adapter_targets().items()):
+        try:
+            reason = load_adapter(name).unavailable_reason()
+        except Exception as exc:  # a broken third-party adapter must not hide the others
+            reason = f"cannot be loaded: {type(exc).__name__}: {exc}"
+        state = "available" if reason is None else f"unavailable: {reason}"
+        print(f"{name:20} {state}  ({target})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dropspec", description="Dropout in recurrent cells, specified and checked.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the conformance suite for one adapter")
+    run.add_argument("--adapter", required=True, help="adapter name (see `dropspec adapters`)")
+    run.add_argument("--out", default="results", help="results directory (default: results)")
+    run.add_argument("--timeout", type=float, default=600.0, help="seconds before a case is recorded as hung")
+    run.add_argument("-k", help="only tests matching this pytest -k expression")
+    run.add_argument("--exit-zero", action="store_true", help="exit 0 when the run completed, whatever the verdicts")
+    run.set_defaults(func=_run)
+
+    report = sub.add_parser("report", help="merge results into reports/matrix.{json,md}")
+    report.add_argument("--results", default="results", help="results directory (default: results)")
+    report.add_argument("--out", default="reports", help="output directory (default: reports)")
+    report.set_defaults(func=_report)
+
+    spec = sub.add_parser("spec", help="work with the spec").add_subparsers(dest="spec_command", required=True)
+    validate = spec.add_parser("validate", help="validate scheme files (default: all of spec/)")
+    validate.add_argument("files", nargs="*")
+    validate.set_defaults(func=_validate)
+    spec.add_parser("schema", help="print the JSON Schema of a scheme file").set_defaults(func=_schema)
+    spec.add_parser("clauses", help="list every clause id").set_defaults(func=_clauses)
+
+    sub.add_parser("adapters", help="list adapters and whether each can run here").set_defaults(func=_adapters)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

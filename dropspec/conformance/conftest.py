@@ -1,0 +1,65 @@
+"""pytest options and parametrization for the conformance tests.
+
+Run through ``dropspec run --adapter NAME``, or directly:
+``pytest --pyargs dropspec.conformance --dropspec-adapter NAME``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dropspec.engine import Suite
+from dropspec.registry import UnknownAdapter, load_adapter
+from dropspec.results import ResultsFile
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("dropspec")
+    group.addoption("--dropspec-adapter", default=os.environ.get("DROPSPEC_ADAPTER"), help="adapter to test")
+    group.addoption("--dropspec-out", default=os.environ.get("DROPSPEC_OUT", "results"), help="results directory")
+    group.addoption(
+        "--dropspec-timeout",
+        type=float,
+        default=float(os.environ.get("DROPSPEC_CASE_TIMEOUT", "600")),
+        help="seconds before a case is recorded as hung",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--dropspec-adapter")
+    if not name:
+        raise pytest.UsageError("no adapter given: pass --dropspec-adapter NAME (`dropspec adapters` lists them)")
+    try:
+        adapter = load_adapter(name)
+    except UnknownAdapter as exc:
+        raise pytest.UsageError(str(exc)) from None
+    suite = Suite(adapter, timeout=config.getoption("--dropspec-timeout"))
+    out = Path(config.getoption("--dropspec-out")) / f"{adapter.name}.json"
+    results = ResultsFile(out, suite)
+    suite.on_result = lambda r: results.add(r, suite._observations.get(r.case))
+    config._dropspec = (suite, results)  # type: ignore[attr-defined]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = getattr(config, "_dropspec", None)
+    if state:
+        state[1].write()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "clause_id" not in metafunc.fixturenames:
+        return
+    suite: Suite = metafunc.config._dropspec[0]  # type: ignore[attr-defined]
+    if suite.unavailable:
+        metafunc.parametrize(("clause_id", "case_id"), [(None, None)], ids=[f"{suite.adapter.name}-unavailable"])
+        return
+    pairs = [(clause.id, case.id) for clause, case in suite.pairs()]
+    metafunc.parametrize(("clause_id", "case_id"), pairs, ids=[f"{a}::{b}" for a, b in pairs])
+
+
+@pytest.fixture
+def dropspec_suite(request: pytest.FixtureRequest) -> Suite:
+    return request.config._dropspec[0]  # type: ignore[attr-defined]

@@ -1,0 +1,44 @@
+"""Finding adapters: the built-in ones, and any a third party registers through the entry point
+group ``dropspec.adapters`` (``name = "package.module:AdapterClass"``). Loading an adapter
+imports its module only; the framework itself is imported when the adapter runs."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+
+from .adapters.base import Adapter
+
+ENTRY_POINT_GROUP = "dropspec.adapters"
+BUILTIN: dict[str, str] = {
+    "reference": "dropspec.adapters.reference:ReferenceAdapter",
+}
+
+
+class UnknownAdapter(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def adapter_targets() -> dict[str, str]:
+    """Every known adapter name with the ``module:attribute`` that provides it."""
+    found = dict(BUILTIN)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def load_adapter(name: str) -> Adapter:
+    targets = adapter_targets()
+    if name not in targets:
+        known = ", ".join(sorted(targets))
+        raise UnknownAdapter(
+            f"unknown adapter {name!r}; known adapters: {known}. "
+            f"`dropspec adapters` lists them; a third-party adapter registers under the entry point group "
+            f"{ENTRY_POINT_GROUP!r}."
+        )
+    module_name, _, attribute = targets[name].partition(":")
+    adapter = getattr(import_module(module_name), attribute)()
+    if not adapter.name:
+        adapter.name = name
+    return adapter
