@@ -138,7 +138,12 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         obs.inference_deterministic = _identical(got[1:], got[:1])
 
         obs.recovered = recover(
-            case.cell, case.steps, case.batch, CALLS, lambda name, p, c: run(p, c, training=True)
+            case.cell,
+            case.steps,
+            case.batch,
+            CALLS,
+            lambda name, p, c: run(p, c, training=True),
+            eps=float(np.finfo(adapter.dtype).eps),
         )
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
         obs.behaves_as = behaves_as(obs.fingerprint, spec, case.cell)

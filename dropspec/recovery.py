@@ -60,11 +60,12 @@ class Recovered:
     notes: list[str] = field(default_factory=list)
 
 
-def _div(a: np.ndarray, b: np.ndarray | float) -> np.ndarray:
+def _div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndarray:
+    """``a / b``, and NaN (unobservable) where ``|b|`` is below ``floor``."""
     b = np.broadcast_to(np.asarray(b, dtype=float), np.shape(a))
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(a, dtype=float) / b
-    return np.where(np.abs(b) > 1e-300, out, np.nan)
+    return np.where(np.abs(b) >= floor, out, np.nan)
 
 
 def _atanh(v: np.ndarray) -> np.ndarray:
@@ -99,9 +100,23 @@ def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
     return bool(zero.any()) or abs(scale - 1.0) <= tol
 
 
+def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
+    """Round a site's recovered values to the mask they measure: 0, or the one keep value (1 when
+    within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
+    finite = np.concatenate([a[np.isfinite(a)] for a in arrays])
+    kept = finite[np.abs(finite) > tol]
+    scale = float(np.median(kept)) if kept.size else 1.0
+    if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
+        return arrays
+    scale = 1.0 if abs(scale - 1.0) <= tol else scale
+    return [np.where(np.isfinite(a), np.where(np.abs(a) <= tol, 0.0, scale), np.nan) for a in arrays]
+
+
 class _Recoverer:
-    def __init__(self, cell: Cell, steps: int, batch: int, calls: int, runner: Runner) -> None:
+    def __init__(self, cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float) -> None:
         self.cell, self.steps, self.batch, self.calls, self.runner = cell, steps, batch, calls, runner
+        # an effect smaller than this is lost in the framework's rounding: the element is unobservable
+        self.floor = 10 * float(np.sqrt(eps))
         self.runs = 0
         self.notes: list[str] = []
         ones = np.ones((steps, batch, cell.hidden_size))
@@ -146,6 +161,9 @@ class _Recoverer:
     # -- base probes: output, candidate, cell and carried state ----------------------------
     def base(self) -> None:
         getattr(self, f"_base_{self.cell.kind}")()
+        for site in STEP_SITES:
+            for call, values in enumerate(snap([self.step[c][site] for c in range(self.calls)])):
+                self.step[call][site] = values
 
     def _base_rnn(self) -> None:
         ys = self.run("output", self.params(h=BETA))
@@ -239,38 +257,64 @@ class _Recoverer:
             return Readout({"h": BETA}, lambda call, y, h0, c0: _atanh(self.h_seen(call, y)), BETA)
         return self._readout_lstm(gate) if kind == "lstm" else self._readout_gru(gate)
 
+    def _memory(self, *sites: str) -> float:
+        """A forget (LSTM) or update (GRU) gate value that keeps some memory, so the state fed to
+        the next step never vanishes because one step's candidate was dropped, yet cannot grow:
+        times the largest keep scale of the sites that multiply the memory, it stays below 1/2."""
+        scale = max(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in sites)
+        return min(0.5, 0.5 / max(scale, 1.0))
+
     def _readout_lstm(self, gate: str) -> Readout:
         g0 = np.tanh(BETA)
-        saturated = {"i": SAT, "f": -SAT, "g": BETA, "o": SAT}  # c_t = g0, h_t = tanh(g0)
+        phi = self._memory("cell", "carry_c")
+        kept = {"i": SAT, "f": float(_logit(np.array(phi))), "g": BETA, "o": SAT}  # o = i = 1, f = phi
 
         def k(call: int) -> np.ndarray:  # what multiplies the candidate inside the step
             return self.step[call]["cell"] * self.step[call]["candidate"]
 
-        def h(call: int, y: np.ndarray) -> np.ndarray:
-            return self.h_seen(call, y)
+        def memory(call: int, c_prev: np.ndarray) -> np.ndarray:  # m_cell * phi * c'_{t-1}
+            s = self.step[call]
+            return s["cell"] * phi * c_prev * _previous(1.0, s["carry_c"])
 
-        if gate == "g":  # h = tanh(k tanh(a_g))
-            return Readout(saturated, lambda call, y, h0, c0: _atanh(_div(_atanh(h(call, y)), k(call))), BETA)
-        if gate == "i":  # h = tanh(k sigmoid(a_i) g0)
-            return Readout(
-                {**saturated, "i": 0.0}, lambda call, y, h0, c0: _logit(_div(_atanh(h(call, y)), k(call) * g0)), 0.0
-            )
-        if gate == "o":  # h = sigmoid(a_o) tanh(k g0)
-            return Readout(
-                {**saturated, "o": 0.0}, lambda call, y, h0, c0: _logit(_div(h(call, y), np.tanh(k(call) * g0))), 0.0
-            )
+        def update(call: int, y: np.ndarray, c0: float) -> np.ndarray:
+            """i_t g_t, from c_t = m_cell (phi c'_{t-1}) + k i_t g_t, with c read off h_t = tanh(c_t)."""
+            c = _atanh(self.h_seen(call, y))
+            return _div(c - memory(call, _previous(c0, c)), k(call))
+
+        if gate == "g":
+            return Readout(kept, lambda call, y, h0, c0: _atanh(update(call, y, c0)), BETA)
+        if gate == "i":
+            return Readout({**kept, "i": 0.0}, lambda call, y, h0, c0: _logit(update(call, y, c0) / g0), 0.0)
+        if gate == "o":
+
+            def output_gate(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
+                # every mask on c is known by now, so c_t follows from c0 without reading o
+                c, cs = np.full(y.shape[1:], c0), np.empty_like(y)
+                kg = k(call) * g0
+                for t in range(y.shape[0]):
+                    c = self._cell_step(call, t, phi, c, kg[t])
+                    cs[t] = c
+                return _logit(_div(self.h_seen(call, y), np.tanh(cs)))
+
+            return Readout({**kept, "o": 0.0}, output_gate, 0.0)
 
         def forget(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             # c_t = m_cell (f_t c'_{t-1} + m_cand g0), read from h_t = tanh(c_t) at t and t-1
             s = self.step[call]
-            c = _atanh(h(call, y))
+            c = _atanh(self.h_seen(call, y))
             carried = _previous(c0, c) * _previous(1.0, s["carry_c"])
-            return _logit(_div(_div(c, s["cell"]) - s["candidate"] * g0, carried))
+            return _logit(_div(_div(c, s["cell"]) - s["candidate"] * g0, carried, self.floor))
 
-        return Readout({**saturated, "f": -1.0}, forget, -1.0)
+        return Readout({**kept, "f": -1.0}, forget, -1.0)
+
+    def _cell_step(self, call: int, t: int, phi: float, c_prev: np.ndarray, kg: np.ndarray) -> np.ndarray:
+        s = self.step[call]
+        carried = c_prev * (s["carry_c"][t - 1] if t > 0 else 1.0)
+        return s["cell"][t] * phi * carried + kg
 
     def _readout_gru(self, gate: str) -> Readout:
-        saturated = {"r": SAT, "z": -SAT, "n": BETA}  # h_t = m_cand tanh(a_n)
+        zeta = self._memory("carry_h")
+        kept = {"r": SAT, "z": float(_logit(np.array(zeta))), "n": BETA}  # r = 1, z = zeta
 
         def cand(call: int) -> np.ndarray:
             return self.step[call]["candidate"]
@@ -278,23 +322,27 @@ class _Recoverer:
         def m_n(call: int) -> np.ndarray:  # the recurrent mask of the n gate, recovered first
             return self.recurrent[call][2]
 
+        def candidate(call: int, y: np.ndarray, h0: float) -> np.ndarray:
+            """n_t, from h_t = zeta s_{t-1} + (1 - zeta) m_cand n_t."""
+            h = self.h_seen(call, y)
+            return _div(h - zeta * self.state_fed(call, h, h0), (1 - zeta) * cand(call))
+
         if gate == "n":
-            return Readout(saturated, lambda call, y, h0, c0: _atanh(_div(self.h_seen(call, y), cand(call))), BETA)
+            return Readout(kept, lambda call, y, h0, c0: _atanh(candidate(call, y, h0)), BETA)
         if gate == "r" and self.cell.reset_after:  # n = tanh(r * b_hn) with b_hn = 1
             return Readout(
-                {**saturated, "r": 0.0, "n": 0.0},
-                lambda call, y, h0, c0: _logit(_atanh(_div(self.h_seen(call, y), cand(call)))),
+                {**kept, "r": 0.0, "n": 0.0},
+                lambda call, y, h0, c0: _logit(_atanh(candidate(call, y, h0))),
                 0.0,
                 hidden_biases={"n": 1.0},
             )
         if gate == "r":  # reset before: n = tanh(0.2 + 0.5 (r * s_{t-1} * m_n))
 
             def reset(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
-                h = self.h_seen(call, y)
-                fed = self.state_fed(call, h, h0) * m_n(call)
-                return _logit(_div(_atanh(_div(h, cand(call))) - 0.2, W_NR * fed))
+                fed = self.state_fed(call, self.h_seen(call, y), h0) * m_n(call)
+                return _logit(_div(_atanh(candidate(call, y, h0)) - 0.2, W_NR * fed, self.floor))
 
-            return Readout({**saturated, "r": 0.0, "n": 0.2}, reset, 0.0, hidden_weights={"n": W_NR})
+            return Readout({**kept, "r": 0.0, "n": 0.2}, reset, 0.0, hidden_weights={"n": W_NR})
 
         # h_t = z_t s_{t-1} with n = 0: z is read as a ratio of consecutive states. z is centred
         # near 1 - 1/(2T) so the state fades by at most e^-1/2 over the sequence and a recurrent
@@ -303,9 +351,9 @@ class _Recoverer:
 
         def update(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             h = self.h_seen(call, y)
-            return _logit(_div(h, self.state_fed(call, h, h0)))
+            return _logit(_div(h, self.state_fed(call, h, h0), self.floor))
 
-        return Readout({**saturated, "z": center, "n": 0.0}, update, center)
+        return Readout({**kept, "z": center, "n": 0.0}, update, center)
 
     def _probe_params(self, gate: str) -> tuple[Params, Readout]:
         readout = self._readout(gate)
@@ -327,6 +375,8 @@ class _Recoverer:
             for call, y in enumerate(ys):
                 a = readout.inverse(call, y, GAMMA, GAMMA)
                 self.input[call][k][..., units] = (a[..., units - start] - readout.center) / (W_IN * ALPHA)
+        for call, values in enumerate(snap([self.input[c][k] for c in range(self.calls)])):
+            self.input[call][k] = values
 
     def recurrent_probe(self, gate: str) -> None:
         k = self.cell.gate_index(gate)
@@ -336,7 +386,9 @@ class _Recoverer:
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
-            self.recurrent[call][k] = _div(a - readout.center, W_REC * fed)
+            self.recurrent[call][k] = _div(a - readout.center, W_REC * fed, self.floor)
+        for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)])):
+            self.recurrent[call][k] = values
 
     # -- result ---------------------------------------------------------------------------
     def result(self) -> Recovered:
@@ -360,10 +412,13 @@ class _Recoverer:
         return Recovered(masks=masks, runs=self.runs, notes=self.notes)
 
 
-def recover(cell: Cell, steps: int, batch: int, calls: int, runner: Runner) -> Recovered:
+def recover(
+    cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float = float(np.finfo(np.float64).eps)
+) -> Recovered:
     """Recover every mask a cell draws over ``calls`` consecutive calls, by probing ``runner``
-    (which runs the framework in training mode with a fixed seed)."""
-    r = _Recoverer(cell, steps, batch, calls, runner)
+    (which runs the framework in training mode with a fixed seed). ``eps`` is the framework's
+    float resolution: effects below about its square root count as unobservable."""
+    r = _Recoverer(cell, steps, batch, calls, runner, eps)
     r.base()
     r.gates()
     return r.result()

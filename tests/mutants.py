@@ -1,0 +1,210 @@
+"""Deliberately wrong implementations: each breaks one rule of the spec, so the suite must see it.
+
+Every mutant is the reference adapter with one change to how it draws or applies masks.
+``EXPECTED`` names, for each mutant, the clause that describes its deviation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from dropspec.adapters.base import CallInputs, Case
+from dropspec.adapters.reference import ReferenceAdapter, reference_cases
+from dropspec.masks import sample_masks
+from dropspec.reference import Masks, Params, Trace
+from dropspec.spec import MaskRule, default_spec
+
+
+def cases(scheme: str, cells: Sequence[str] = ("lstm", "gru_reset_after")) -> list[Case]:
+    return [c for c in reference_cases() if c.claim.scheme == scheme and c.cell.name in cells]
+
+
+class Mutant(ReferenceAdapter):
+    """Draws masks from altered rules: ``change`` maps a rule to the rule actually used."""
+
+    change: dict = {}
+
+    def __init__(self, scheme: str = "variational") -> None:
+        super().__init__(cases(scheme))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [MaskRule(**{**r.model_dump(), **self.change}) for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class PerStep(Mutant):
+    name, change = "per_step", {"resample": "per_step"}
+
+
+class PerGate(Mutant):
+    name, change = "per_gate", {"gates": "per_gate"}
+
+
+class NoScaling(Mutant):
+    name, change = "no_scaling", {"scaling": "none"}
+
+
+class ReusedAcrossCalls(Mutant):
+    name, change = "reused_across_calls", {"resample": "reused_across_calls"}
+
+
+class PerSample(Mutant):
+    """Claims one mask shared by the batch (feature dropout), draws one per sample."""
+
+    name, change = "per_sample", {"batch": "per_sample"}
+
+    def __init__(self) -> None:
+        super().__init__("feature_dropout")
+
+
+class KeepScaling(ReferenceAdapter):
+    """Scales kept units by keep = 1-p instead of 1/keep."""
+
+    name = "keep_scaling"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        out = super().masks(case, calls, rng)
+        fix = {site: (1 - p) ** 2 for site, p in case.claim.rates.items()}  # 1/keep * keep^2 = keep
+        return [Masks(**{s: (None if v is None else v * fix.get(s, 1.0)) for s, v in m.__dict__.items()}) for m in out]
+
+
+class WrongRate(ReferenceAdapter):
+    """Drops at twice the documented rate, still scaling by the documented 1/(1-p)."""
+
+    name = "wrong_rate"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        doubled = {s: 2 * p for s, p in case.claim.rates.items()}
+        rules = default_spec().scheme(case.claim.scheme).masks
+        out = sample_masks(case.cell, rules, doubled, case.steps, case.batch, calls, rng)
+        fix = {s: (1 - 2 * p) / (1 - p) for s, p in case.claim.rates.items()}
+        return [Masks(**{s: (None if v is None else v * fix.get(s, 1.0)) for s, v in m.__dict__.items()}) for m in out]
+
+
+class CarriedState(ReferenceAdapter):
+    """Variational dropout that also drops the state it carries to the next step."""
+
+    name = "carried_state"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational", ("gru_reset_after",)))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        out = super().masks(case, calls, rng)
+        carry = MaskRule(site="carry_h", resample="per_step")
+        extra = sample_masks(case.cell, [carry], {"carry_h": 0.25}, case.steps, case.batch, calls, rng)
+        return [m.with_site("carry_h", e.carry_h) for m, e in zip(out, extra)]
+
+
+class DropoutAtInference(ReferenceAdapter):
+    """Leaves dropout on when training=False."""
+
+    name = "dropout_at_inference"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational"))
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        return super().run(case, params, calls, seed=seed, training=True)
+
+
+class FusedSharesMasks(ReferenceAdapter):
+    """A performance-only flag that changes the masks: ``fused=True`` draws one mask for all gates,
+    as the user report says Keras' implementation=2 does."""
+
+    name = "fused_shares_masks"
+
+    def __init__(self) -> None:
+        super().__init__([c for c in reference_cases() if c.flag_group and c.cell.name == "lstm"])
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        if not case.config.get("fused"):
+            return super().masks(case, calls, rng)
+        rules = [replace_rule(r, gates="shared") for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class CoupledSites(ReferenceAdapter):
+    """Input masks turn per-step when the recurrent rate is zero."""
+
+    name = "coupled_sites"
+
+    def __init__(self) -> None:
+        super().__init__([c for c in reference_cases() if c.rate_group and c.cell.name == "lstm"])
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = default_spec().scheme(case.claim.scheme).masks
+        if case.claim.rates.get("recurrent", 0.0) == 0.0:
+            rules = [replace_rule(r, resample="per_step") for r in rules]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class Unseeded(ReferenceAdapter):
+    """Ignores the seed."""
+
+    name = "unseeded"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational", ("lstm",)))
+        self._entropy = np.random.default_rng()
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        return super().run(case, params, calls, seed=int(self._entropy.integers(1 << 30)), training=training)
+
+
+class HiddenNoise(ReferenceAdapter):
+    """Does something the masks cannot explain: a perturbation that only dense weights reveal."""
+
+    name = "hidden_noise"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational", ("lstm",)))
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        traces = super().run(case, params, calls, seed=seed, training=training)
+        off_diagonal = np.abs(params.w_hh[: case.cell.hidden_size]).sum() - np.abs(np.diag(params.w_hh)).sum()
+        if training and off_diagonal > 0:
+            return [replace(t, y=t.y * 1.01) for t in traces]
+        return traces
+
+
+def replace_rule(rule: MaskRule, **change: str) -> MaskRule:
+    return MaskRule(**{**rule.model_dump(), **change})
+
+
+# mutant -> (the clause that names its deviation, every clause it must fail, or None when the
+# mutant's failures beyond that clause are random)
+V = "variational"
+EXPECTED = {
+    PerStep: ("variational.input.time_invariant", {f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"}),
+    PerGate: ("variational.input.shared_gates", {f"{V}.input.shared_gates", f"{V}.recurrent.shared_gates"}),
+    NoScaling: ("variational.input.scale", {f"{V}.input.scale", f"{V}.recurrent.scale"}),
+    KeepScaling: ("variational.input.scale", {f"{V}.input.scale", f"{V}.recurrent.scale"}),
+    WrongRate: ("variational.input.rate", {f"{V}.input.rate", f"{V}.recurrent.rate"}),
+    CarriedState: (
+        "variational.state.carried_undropped",
+        {f"{V}.state.carried_undropped", f"{V}.sites.only_input_and_recurrent"},
+    ),
+    ReusedAcrossCalls: (
+        "common.calls.fresh_masks",
+        {"common.calls.fresh_masks", f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"},
+    ),
+    DropoutAtInference: ("common.mapping.inference_matches_reference", {"common.mapping.inference_matches_reference"}),
+    PerSample: ("feature_dropout.input.batch_shared", {"feature_dropout.input.batch_shared"}),
+    FusedSharesMasks: (
+        "common.flags.performance_only",
+        {"common.flags.performance_only", f"{V}_untied.input.per_gate", f"{V}_untied.recurrent.per_gate"},
+    ),
+    CoupledSites: ("common.sites.independent", {"common.sites.independent", f"{V}.input.time_invariant"}),
+    Unseeded: ("common.seed.reproducible", None),
+    HiddenNoise: ("common.replay.explained", {"common.replay.explained"}),
+}

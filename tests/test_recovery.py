@@ -1,0 +1,70 @@
+"""Mask recovery is exact on the reference: the recovered masks equal the drawn ones, element for
+element, wherever a mask has any effect on the cell's output."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dropspec.adapters.reference import ReferenceAdapter, reference_cases
+from dropspec.masks import canonical
+from dropspec.recovery import probe_runs, recover
+from dropspec.reference import Cell
+
+LARGE = [c for c in reference_cases(steps=200, batch=32, width=128) if not c.id.endswith(("-fused", "-input_only"))]
+
+
+def recovered_and_drawn(case, adapter=None):
+    adapter = adapter or ReferenceAdapter()
+    runs = []
+
+    def runner(name, params, calls):
+        runs.append(name)
+        return adapter.run(case, params, calls, seed=case.seed, training=True)
+
+    rec = recover(case.cell, case.steps, case.batch, 2, runner)
+    drawn = adapter.masks(case, 2, np.random.default_rng(case.seed))
+    return rec, [canonical(case.cell, m, case.steps, case.batch) for m in drawn], runs
+
+
+def blocked(case, drawn) -> np.ndarray:
+    """(T, B, H): where a unit's gates can have no effect on any output of the probes, because
+    another site drops the unit there or one step before: an output, candidate, cell-state or
+    carried mask, or, in a reset-before GRU, the n gate's recurrent mask (r acts via r * s * m_n)."""
+    shape = (case.steps, case.batch, case.cell.hidden_size)
+    zero = np.zeros(shape, dtype=bool)
+    for site in ("output", "candidate", "cell", "carry_h", "carry_c"):
+        if drawn.get(site) is not None:
+            zero |= np.asarray(drawn.get(site)) == 0
+    if case.cell.kind == "gru" and not case.cell.reset_after and drawn.recurrent is not None:
+        zero |= np.asarray(drawn.recurrent[2]) == 0
+    return zero | np.concatenate([np.zeros_like(zero[:1]), zero[:-1]])
+
+
+@pytest.mark.parametrize("case", LARGE, ids=lambda c: c.id)
+def test_recovery_is_exact_at_t200_width128_batch32(case) -> None:
+    rec, drawn, runs = recovered_and_drawn(case)
+    assert len(runs) == probe_runs(case.cell)
+    for call in range(2):
+        for site in case.cell.sites:
+            want, got = drawn[call].get(site), rec.masks[call].get(site)
+            if want is None:
+                assert got is None, f"{site}: recovered a mask where none was drawn"
+                continue
+            assert got is not None, f"{site}: no mask recovered, but one was drawn"
+            want = np.asarray(want, dtype=float)
+            unseen = ~np.isfinite(got)
+            assert not np.any(unseen & ~blocked(case, drawn[call])), f"{site}: unobservable where nothing blocks it"
+            np.testing.assert_allclose(got[~unseen], want[~unseen], rtol=0, atol=1e-9, err_msg=site)
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_run_count_does_not_grow_with_length_or_width(kind) -> None:
+    counts = {probe_runs(Cell(kind, w, w)) for w in (8, 64, 512)}
+    assert len(counts) == 1
+    sites = len(Cell(kind, 8, 8).sites) + 2 * (len(Cell(kind, 8, 8).gates) - 1)  # input and recurrent per gate
+    assert counts.pop() + 3 <= sites + 2  # + inference, replay, seed check
+
+
+def test_wider_input_takes_one_more_probe_per_gate() -> None:
+    assert probe_runs(Cell("lstm", 20, 8)) == probe_runs(Cell("lstm", 8, 8)) + 2 * 4
