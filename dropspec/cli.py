@@ -76,7 +76,7 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _clauses(args: argparse.Namespace) -> int:
-    for scheme, clause in load_spec().clauses():
+    for _, clause in load_spec().clauses():
         print(f"{clause.id:55} {clause.level:6} {clause.check.kind}")
     return 0
 

@@ -71,11 +71,14 @@ class Deviations:
         if entry is None:
             return result
         if result.status == "fail":
-            return replace(result, status="xfail", message=f"known deviation ({entry.reason}; {entry.link}): {result.message}")
+            return replace(
+                result, status="xfail", message=f"known deviation ({entry.reason}; {entry.link}): {result.message}"
+            )
         if result.status == "pass":
             return replace(
                 result,
                 status="fail",
-                message=f"listed as a known deviation in {self.source} but passes now: remove that entry. {result.message}",
+                message=f"listed as a known deviation in {self.source} but passes now; remove the entry. "
+                f"{result.message}",
             )
         return result

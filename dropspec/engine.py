@@ -235,7 +235,9 @@ class Judge:
         key = getattr(self.case, attribute)
         if key is None:
             return []
-        return [self.suite.observation(c) for c in self.suite.cases if getattr(c, attribute) == key and c is not self.case]
+        return [
+            self.suite.observation(c) for c in self.suite.cases if getattr(c, attribute) == key and c is not self.case
+        ]
 
     # checks ----------------------------------------------------------------------------------
     def inference_matches_reference(self):
@@ -247,7 +249,9 @@ class Judge:
         return self.ok(f"{self.obs.runs} runs completed")
 
     def seed_reproducible(self):
-        return self.verdict(bool(self.obs.seed_reproducible), f"same seed reproduces={self.obs.seed_reproducible}", "True")
+        return self.verdict(
+            bool(self.obs.seed_reproducible), f"same seed reproduces={self.obs.seed_reproducible}", "True"
+        )
 
     def replay_explained(self):
         worst, unknown = self.obs.replay_error, self.obs.replay_unknown
@@ -260,7 +264,9 @@ class Judge:
         got = self.site()
         if got is None:
             return "fail", f"{self.clause.check.site} mask=none", self.rule().resample
-        return self.verdict(got.resample == self.rule().resample, f"{got.site} mask resample={got.resample}", self.rule().resample)
+        return self.verdict(
+            got.resample == self.rule().resample, f"{got.site} mask resample={got.resample}", self.rule().resample
+        )
 
     def site_gates(self):
         got = self.site()
@@ -301,7 +307,9 @@ class Judge:
 
     def site_inactive(self):
         got = self.site()
-        return self.verdict(got is None, f"{self.clause.check.site} mask={'none' if got is None else got.resample}", "none")
+        return self.verdict(
+            got is None, f"{self.clause.check.site} mask={'none' if got is None else got.resample}", "none"
+        )
 
     def only_scheme_sites(self):
         allowed = {m.site for m in self.scheme.masks if self.case.claim.rates.get(m.site, 0.0) > 0}
@@ -333,7 +341,11 @@ class Judge:
             return self.na("no other case differs from this one only in a performance flag")
         mine = self.obs.fingerprint.summary()
         differ = [o.case.id for o in others if _structure(o.fingerprint) != _structure(self.obs.fingerprint)]
-        return self.verdict(not differ, f"masks={mine}; differ in=" + (",".join(differ) or "none"), "the same masks in every case of the flag group")
+        return self.verdict(
+            not differ,
+            f"masks={mine}; differ in=" + (",".join(differ) or "none"),
+            "the same masks in every case of the flag group",
+        )
 
     def site_independence(self):
         others = [o for o in self.group("rate_group") if o.fingerprint is not None]

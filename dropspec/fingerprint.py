@@ -182,7 +182,9 @@ def complete(cell: Cell, masks: list[Masks]) -> tuple[list[Masks], int]:
     """Fill unobservable elements from the structure the observable ones show (a gate-shared
     mask from the other gates, a time-invariant mask from the other steps), for a replay.
     Returns the masks and how many elements were still unknown and set to 1."""
-    filled = [Masks(**{k: (None if v is None else np.array(v, dtype=float)) for k, v in m.__dict__.items()}) for m in masks]
+    filled = [
+        Masks(**{k: (None if v is None else np.array(v, dtype=float)) for k, v in m.__dict__.items()}) for m in masks
+    ]
     unknown = 0
     for site in cell.sites:
         values = _stack(filled, site)

@@ -22,9 +22,7 @@ def keep_scale(p: float, scaling: str) -> float:
     return 1.0 / (1.0 - p) if scaling == "inverted" else 1.0
 
 
-def sample_site(
-    rule: MaskRule, cell: Cell, p: float, steps: int, batch: int, rng: np.random.Generator
-) -> np.ndarray:
+def sample_site(rule: MaskRule, cell: Cell, p: float, steps: int, batch: int, rng: np.random.Generator) -> np.ndarray:
     """One call's mask for one site, drawn as ``rule`` says: values 0 or the keep scale."""
     shape = site_shape(cell, rule.site, steps, batch)
     gated = rule.site in GATED_SITES

@@ -146,7 +146,12 @@ def render_markdown(matrix: dict[str, Any]) -> str:
             cells = [_cell_text(row.get(n, {"verdict": "no_data", "counts": {}})) for n in names]
             lines.append(f"| `{clause['id']}` | {clause['level']} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["## Cases: documented as, behaves as", "", "| adapter | case | documented as | behaves as |", "|---|---|---|---|"]
+    lines += [
+        "## Cases: documented as, behaves as",
+        "",
+        "| adapter | case | documented as | behaves as |",
+        "|---|---|---|---|",
+    ]
     for name, cases in matrix["cases"].items():
         for c in cases:
             if c["error"]:

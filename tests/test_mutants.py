@@ -17,7 +17,11 @@ def reference_results():
 
 
 def test_reference_passes_every_applicable_clause(reference_results) -> None:
-    bad = [f"{r.clause} [{r.case}]: {r.status}: {r.message}" for r in reference_results if r.status not in ("pass", "not_applicable")]
+    bad = [
+        f"{r.clause} [{r.case}]: {r.status}: {r.message}"
+        for r in reference_results
+        if r.status not in ("pass", "not_applicable")
+    ]
     assert not bad, "\n".join(bad)
     assert sum(r.status == "pass" for r in reference_results) > 400
 

@@ -88,9 +88,7 @@ class Adapter(ABC):
         """Every configuration to test, each with the claim its documentation makes."""
 
     @abstractmethod
-    def run(
-        self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool
-    ) -> list[Trace]:
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         """Seed the framework with ``seed``, build ``case``'s layer with ``params`` (canonical
         layout), and call it once per entry of ``calls``, in order, returning what each call
         emitted (outputs ``(T, B, H)`` and the returned state) as float64 arrays."""

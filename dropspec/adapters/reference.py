@@ -103,9 +103,7 @@ class ReferenceAdapter(Adapter):
         scheme = default_spec().scheme(case.claim.scheme)
         return sample_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
 
-    def run(
-        self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool
-    ) -> list[Trace]:
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         rng = np.random.default_rng(seed)
         masks = self.masks(case, len(calls), rng) if training else [Masks() for _ in calls]
         return [forward(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
