@@ -14,10 +14,12 @@ def _run(args: argparse.Namespace) -> int:
     import pytest
 
     try:
-        load_adapter(args.adapter)
+        reason = load_adapter(args.adapter).unavailable_reason()
     except UnknownAdapter as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
+    if reason:
+        print(f"dropspec: adapter {args.adapter!r} cannot run here, its tests are skipped: {reason}")
     conformance = Path(__file__).resolve().parent / "conformance"
     argv = [
         str(conformance),

@@ -1,9 +1,11 @@
-"""Finding adapters: the built-in ones, and any a third party registers through the entry point
-group ``dropspec.adapters`` (``name = "package.module:AdapterClass"``). Loading an adapter
-imports its module only; the framework itself is imported when the adapter runs."""
+"""Finding adapters: the built-in ones, any a third party registers through the entry point group
+``dropspec.adapters`` (``name = "package.module:AdapterClass"``), and any listed in the environment
+variable DROPSPEC_ADAPTERS. Loading an adapter imports its module only; the framework itself is
+imported when the adapter runs."""
 
 from __future__ import annotations
 
+import os
 from importlib import import_module
 from importlib.metadata import entry_points
 
@@ -25,6 +27,12 @@ def adapter_targets() -> dict[str, str]:
     found = dict(BUILTIN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
+    # DROPSPEC_ADAPTERS="name=module:Class;other=module:Class" tries a cell without packaging it
+    for item in filter(None, os.environ.get("DROPSPEC_ADAPTERS", "").split(";")):
+        name, sep, target = item.partition("=")
+        if not sep or ":" not in target:
+            raise UnknownAdapter(f"DROPSPEC_ADAPTERS entry {item!r} must read name=module:Class")
+        found[name.strip()] = target.strip()
     return found
 
 

@@ -1,0 +1,123 @@
+"""Nothing is lost: a crash or a hang in one case is recorded, and the other cases still run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dropspec.cli import main
+from dropspec.deviations import Deviations
+from dropspec.engine import Suite
+from dropspec.spec import SpecError, default_spec
+
+from .fake_adapters import CrashesOnOneCase, HangsOnOneCase
+
+ROOT = Path(__file__).resolve().parent.parent
+FAKES = (
+    "missing_framework=tests.fake_adapters:MissingFramework;crashes_on_one_case=tests.fake_adapters:CrashesOnOneCase"
+)
+
+
+def test_a_crash_is_an_error_with_traceback_and_the_other_case_still_runs() -> None:
+    adapter = CrashesOnOneCase()
+    results = Suite(adapter).run()
+    crashed, other = adapter.cases()[0].id, adapter.cases()[1].id
+    errors = [r for r in results if r.case == crashed and r.status == "error"]
+    assert errors and all("cuDNN kernel refused" in r.message for r in errors)
+    assert "RuntimeError" in errors[0].error["traceback"]
+    assert all(r.status in ("pass", "not_applicable") for r in results if r.case == other)
+    assert any(r.status == "pass" for r in results if r.case == other)
+
+
+def test_a_hang_is_stopped_by_the_timeout_and_recorded() -> None:
+    adapter = HangsOnOneCase()
+    results = Suite(adapter, timeout=0.5).run()
+    hung = [r for r in results if r.case == adapter.cases()[0].id and r.status == "error"]
+    assert hung and "did not finish within 0.5 s" in hung[0].message
+    assert any(r.status == "pass" for r in results if r.case == adapter.cases()[1].id)
+
+
+def run_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {"DROPSPEC_ADAPTERS": FAKES, "PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-m", "dropspec.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+
+
+def test_unknown_adapter_names_the_known_ones(tmp_path: Path) -> None:
+    done = run_cli("run", "--adapter", "kerass", tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert "unknown adapter 'kerass'" in done.stderr and "reference" in done.stderr
+
+
+def test_missing_framework_is_a_skip_with_the_reason(tmp_path: Path) -> None:
+    done = run_cli("run", "--adapter", "missing_framework", "--out", "out", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 skipped" in done.stdout and "pip install notaframework" in done.stdout + done.stderr
+    data = json.loads((tmp_path / "out" / "missing_framework.json").read_text())
+    assert data["unavailable"].startswith("notaframework is not installed") and data["results"] == []
+    listing = run_cli("adapters", tmp_path=tmp_path)
+    assert "missing_framework" in listing.stdout and "unavailable: notaframework" in listing.stdout
+
+
+def test_run_writes_results_case_by_case_and_report_shows_no_data(tmp_path: Path) -> None:
+    done = run_cli("run", "--adapter", "crashes_on_one_case", "--out", "out", "--exit-zero", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr
+    data = json.loads((tmp_path / "out" / "crashes_on_one_case.json").read_text())
+    statuses = {r["status"] for r in data["results"]}
+    assert {"error", "pass", "not_applicable"} <= statuses
+    err = next(r for r in data["results"] if r["status"] == "error")
+    assert err["error"]["type"] == "RuntimeError" and "Traceback" in err["error"]["traceback"]
+    assert err["config"] == data["cases"][err["case"]]["config"]
+    run_cli("run", "--adapter", "missing_framework", "--out", "out", tmp_path=tmp_path)
+    report = run_cli("report", "--results", "out", "--out", "rep", tmp_path=tmp_path)
+    assert report.returncode == 0, report.stderr
+    md = (tmp_path / "rep" / "matrix.md").read_text()
+    assert "| missing_framework |" in md and "no data" in md
+    matrix = json.loads((tmp_path / "rep" / "matrix.json").read_text())
+    assert matrix["cells"]["common.seed.reproducible"]["missing_framework"]["verdict"] == "no_data"
+    assert matrix["cells"]["common.seed.reproducible"]["crashes_on_one_case"]["verdict"] == "error"
+
+
+def test_without_failures_run_exits_zero_and_with_them_non_zero(tmp_path: Path) -> None:
+    done = run_cli("run", "--adapter", "crashes_on_one_case", "--out", "out", tmp_path=tmp_path)
+    assert done.returncode == 1
+
+
+def test_spec_validate_reports_a_broken_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: bad\ntitle: x\nsummary: y\ncells: [lstm]\nclauses: []\nmasks: [{site: input}]\n")
+    assert main(["spec", "validate", str(bad)]) == 1
+    assert main(["spec", "validate"]) == 0
+
+
+def test_deviation_turns_a_failure_into_xfail_and_a_stale_one_fails(tmp_path: Path) -> None:
+    from .mutants import PerStep
+
+    spec = default_spec()
+    adapter = PerStep()
+    ids = [c.id for c in adapter.cases()]
+    path = tmp_path / "per_step.yaml"
+    path.write_text(
+        "- clause: variational.input.time_invariant\n  case: 'lstm-*'\n"
+        "  reason: draws a fresh input mask every step\n  link: variational.input.time_invariant\n"
+        "- clause: variational.input.scale\n  case: 'lstm-*'\n"
+        "  reason: listed although it conforms\n  link: https://example.org/issue/1\n"
+    )
+    results = Suite(adapter, deviations=Deviations.load(path, spec, ids)).run()
+    by = {(r.clause, r.case): r for r in results}
+    lstm = next(i for i in ids if i.startswith("lstm"))
+    assert by[("variational.input.time_invariant", lstm)].status == "xfail"
+    stale = by[("variational.input.scale", lstm)]
+    assert stale.status == "fail" and "remove the entry" in stale.message
+
+
+def test_deviation_naming_an_unknown_clause_is_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("- clause: variational.input.nope\n  case: '*'\n  reason: a reason long enough\n  link: x.y\n")
+    with pytest.raises(SpecError, match="unknown clause 'variational.input.nope'"):
+        Deviations.load(path, default_spec(), ["a"])
