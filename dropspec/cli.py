@@ -18,6 +18,9 @@ def _run(args: argparse.Namespace) -> int:
     except UnknownAdapter as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
+    if reason and args.require_available:
+        print(f"dropspec: adapter {args.adapter!r} must run here but cannot: {reason}", file=sys.stderr)
+        return 3
     if reason:
         print(f"dropspec: adapter {args.adapter!r} cannot run here, its tests are skipped: {reason}")
     conformance = Path(__file__).resolve().parent / "conformance"
@@ -104,6 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--timeout", type=float, default=600.0, help="seconds before a case is recorded as hung")
     run.add_argument("-k", help="only tests matching this pytest -k expression")
     run.add_argument("--exit-zero", action="store_true", help="exit 0 when the run completed, whatever the verdicts")
+    run.add_argument(
+        "--require-available", action="store_true", help="exit 3 instead of skipping when the framework is missing"
+    )
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="merge results into reports/matrix.{json,md}")
