@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .adapters.base import Adapter, Case
 from .engine import Observation, Result, Suite
 
@@ -56,8 +58,9 @@ class ResultsFile:
         case = self.suite.case(result.case)
         if self.data["results"] and self.data["results"][-1]["case"] != case.id:
             self.write()  # the previous case is complete
-        if case.id not in self.data["cases"]:
-            self.data["cases"][case.id] = case_record(case)
+        record = self.data["cases"].setdefault(case.id, case_record(case))
+        if observation is not None and observation.recovered is not None and "masks_file" not in record:
+            record["masks_file"] = self.save_masks(case, observation)
         if observation is not None:
             self.data["cases"][case.id]["observation"] = observation.as_dict()
         measured = observation is not None and observation.fingerprint is not None
@@ -74,6 +77,27 @@ class ResultsFile:
                 "error": result.error,
             }
         )
+
+    def save_masks(self, case: Case, observation: Observation, samples: int = 4) -> str:
+        """The recovered masks of the first ``samples`` samples of each call, for pictures and
+        reports: ``DIR/ADAPTER/CASE.npz`` with arrays ``SITE`` of shape (calls, gates, T, samples,
+        units); NaN where unobservable, all ones where the site is not dropped."""
+        arrays = {}
+        for site in case.cell.sites:
+            per_call = [m.get(site) for m in observation.recovered.masks]
+            if all(a is None for a in per_call):
+                continue
+            stacked = []
+            for a in per_call:
+                a = np.asarray(a if a is not None else np.ones_like(next(x for x in per_call if x is not None)))
+                a = a if a.ndim == 4 else a[None]
+                stacked.append(a[:, :, :samples].astype(np.float32))
+            arrays[site] = np.stack(stacked)
+        relative = f"{self.path.stem}/{case.id}.npz"
+        target = self.path.parent / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(target, **arrays)
+        return relative
 
     def write(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
