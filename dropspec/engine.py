@@ -419,8 +419,11 @@ class Suite:
         scheme, clause = self.spec.clause(clause_id)
         case = self.case(case_id)
         reason = self.applies(scheme, case)
+        unavailable = self.adapter.case_unavailable(case)
         if reason:
             result = Result(clause.id, case.id, "not_applicable", reason)
+        elif unavailable:
+            result = Result(clause.id, case.id, "skip", f"cannot run here: {unavailable}")
         else:
             obs = self.observation(case)
             tag = f"[{clause.id}; {self.adapter.name} {case.title}, seed={case.seed}]"

@@ -46,3 +46,13 @@ class HangsOnOneCase(ReferenceAdapter):
         if case is self.cases()[0]:
             time.sleep(5)
         return super().run(case, params, calls, seed=seed, training=training)
+
+
+class NeedsCuda(ReferenceAdapter):
+    name = "needs_cuda"
+
+    def __init__(self) -> None:
+        super().__init__(few_cases())
+
+    def case_unavailable(self, case: Case) -> str | None:
+        return "needs a CUDA device (cuDNN kernel)" if case is self.cases()[0] else None

@@ -121,3 +121,13 @@ def test_deviation_naming_an_unknown_clause_is_an_error(tmp_path: Path) -> None:
     path.write_text("- clause: variational.input.nope\n  case: '*'\n  reason: a reason long enough\n  link: x.y\n")
     with pytest.raises(SpecError, match="unknown clause 'variational.input.nope'"):
         Deviations.load(path, default_spec(), ["a"])
+
+
+def test_a_case_that_cannot_run_here_is_skipped_with_the_reason_never_passed() -> None:
+    from .fake_adapters import NeedsCuda
+
+    adapter = NeedsCuda()
+    results = Suite(adapter).run()
+    first = [r for r in results if r.case == adapter.cases()[0].id]
+    assert {r.status for r in first} <= {"skip", "not_applicable"} and any(r.status == "skip" for r in first)
+    assert all("needs a CUDA device" in r.message for r in first if r.status == "skip")

@@ -83,6 +83,16 @@ class Adapter(ABC):
     def device(self) -> str:
         return "cpu"
 
+    def case_unavailable(self, case: Case) -> str | None:
+        """``None`` when this case can run here, else why not (e.g. "needs a CUDA device"): its
+        clauses are then reported as ``skip`` with that reason, never as a pass."""
+        return None
+
+    def repro(self, case: Case) -> str | None:
+        """A self-contained script, using only the framework, that builds ``case`` as a user would;
+        bug reports embed it. ``None`` when the adapter offers none."""
+        return None
+
     @abstractmethod
     def cases(self) -> Sequence[Case]:
         """Every configuration to test, each with the claim its documentation makes."""
