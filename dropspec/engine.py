@@ -20,9 +20,10 @@ import numpy as np
 
 from .adapters.base import Adapter, CallInputs, Case
 from .deviations import Deviations
-from .fingerprint import Fingerprint, behaves_as, complete, fingerprint
+from .fingerprint import Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
+from .masks import base_site, site_key
 from .recovery import TOL, Recovered, recover
-from .reference import Cell, Params, Trace, forward
+from .reference import Cell, Params, Trace, run_cell
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
 CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
@@ -69,6 +70,8 @@ class Observation:
 def _random_calls(case: Case, rng: np.random.Generator, same: bool = False) -> list[CallInputs]:
     """Random inputs for ``CALLS`` calls; with ``same`` every call gets the first call's inputs."""
     cell, shape = case.cell, (case.batch, case.cell.hidden_size)
+    if cell.layers > 1:
+        shape = (cell.layers, *shape)
 
     def one() -> CallInputs:
         return CallInputs(
@@ -105,10 +108,18 @@ def _identical(got: Sequence[Trace], want: Sequence[Trace]) -> bool:
     )
 
 
-def replay_params(cell: Cell, rng: np.random.Generator) -> Params:
+def random_params(cell: Cell, rng: np.random.Generator) -> Params | list[Params]:
+    if cell.layers > 1:
+        return [Params.random(cell.layer(i), rng) for i in range(cell.layers)]
+    return Params.random(cell, rng)
+
+
+def replay_params(cell: Cell, rng: np.random.Generator) -> Params | list[Params]:
     """Random parameters for the replay. In a reset-before GRU the reset gate acts only through
     ``r * s * m_n``, so its masks cannot be seen where the n gate's recurrent mask is 0; the replay
     gives the reset gate diagonal weights, so that those unseen elements have no effect there either."""
+    if cell.layers > 1:
+        return [replay_params(cell.layer(i), rng) for i in range(cell.layers)]
     params = Params.random(cell, rng)
     if cell.kind == "gru" and not cell.reset_after:
         rows = params.rows(cell, "r")
@@ -130,10 +141,10 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         return adapter.run(case, params, calls, seed=case.seed, training=training)
 
     try:
-        params = Params.random(case.cell, rng)
+        params = random_params(case.cell, rng)
         calls = _random_calls(case, rng, same=True)
         got = run(params, calls, training=False)
-        expected = forward(case.cell, params, calls[0].x, calls[0].h0, calls[0].c0)  # every call has these inputs
+        expected = run_cell(case.cell, params, calls[0].x, calls[0].h0, calls[0].c0)  # every call has these inputs
         want = [expected] * len(calls)
         obs.inference_error = _max_excess(got, want, rtol, atol)
         obs.inference_deterministic = _identical(got[1:], got[:1])
@@ -154,7 +165,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         first, second = run(params, calls, training=True), run(params, calls, training=True)
         obs.seed_reproducible = _identical(second, first)
         masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
-        want = [forward(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
+        want = [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
         obs.replay_error = _max_excess(first, want, rtol, atol)
     except Exception as exc:  # a crash is a finding, recorded with its traceback
         obs.error = {
@@ -217,20 +228,36 @@ class Judge:
         return ("pass", observed, None) if good else ("fail", observed, expected)
 
     # helpers ---------------------------------------------------------------------------------
-    def site(self):
-        return self.obs.fingerprint.sites.get(self.clause.check.site)
-
     def __call__(self) -> tuple[str, str, str | None]:
-        site = self.clause.check.site
-        if self.clause.check.kind in SITE_CHECKS - {"site_inactive"} and self.rate() == 0.0:
-            return self.na(f"the case does not drop {site} (p=0)")
-        return getattr(self, self.clause.check.kind)()
+        kind = self.clause.check.kind
+        if kind not in SITE_CHECKS:
+            return getattr(self, kind)()
+        targets = self.targets()
+        if kind != "site_inactive" and not targets:
+            return self.na(f"the case does not drop {self.clause.check.site} (p=0)")
+        if kind == "site_inactive":
+            names = [self.clause.check.site] if self.case.cell.layers == 1 else [n for n, _, _ in self.targets(True)]
+            dropped = [n for n in names if n in self.obs.fingerprint.sites]
+            return self.verdict(not dropped, "dropped at=" + (",".join(dropped) or "none"), "none")
+        verdicts = [getattr(self, kind)(name, got, rate) for name, got, rate in targets]
+        verdicts = [v for v in verdicts if v[0] != "not_applicable"] or verdicts[:1]
+        failed = [v for v in verdicts if v[0] == "fail"]
+        if failed:
+            return "fail", "; ".join(v[1] for v in failed), failed[0][2]
+        if verdicts[0][0] == "not_applicable":
+            return verdicts[0]
+        return "pass", "; ".join(v[1] for v in verdicts), None
+
+    def targets(self, every: bool = False) -> list[tuple[str, SiteFingerprint | None, float]]:
+        """The results names the site check covers (``input``, or ``input@2``, ... in a stack),
+        with what was found there and the documented rate; only those dropped unless ``every``."""
+        site, cell = self.clause.check.site, self.case.cell
+        names = [site] if cell.layers == 1 else [site_key(site, i, cell) for i in range(cell.layers)]
+        rates = {n: float(self.case.claim.rates.get(n, 0.0)) for n in names}
+        return [(n, self.obs.fingerprint.sites.get(n), rates[n]) for n in names if every or rates[n] > 0]
 
     def rule(self):
         return self.scheme.rule(self.clause.check.site)
-
-    def rate(self) -> float:
-        return float(self.case.claim.rates.get(self.clause.check.site, 0.0))
 
     def group(self, attribute: str) -> list[Observation]:
         key = getattr(self.case, attribute)
@@ -261,59 +288,51 @@ class Judge:
             observed += f" with {unknown} unobservable mask elements set to 1"
         return self.verdict(worst <= 1.0, observed, "within 1 tolerance of the reference driven by the recovered masks")
 
-    def site_resample(self):
-        got = self.site()
+    # site checks: one (name, what was found, documented rate) at a time ---------------------
+    def site_resample(self, name: str, got: SiteFingerprint | None, rate: float):
+        want = self.rule().resample
         if got is None:
-            return "fail", f"{self.clause.check.site} mask=none", self.rule().resample
-        return self.verdict(
-            got.resample == self.rule().resample, f"{got.site} mask resample={got.resample}", self.rule().resample
-        )
+            return "fail", f"{name} mask=none", want
+        return self.verdict(got.resample == want, f"{name} mask resample={got.resample}", want)
 
-    def site_gates(self):
-        got = self.site()
+    def site_gates(self, name: str, got: SiteFingerprint | None, rate: float):
+        want = self.rule().gates
         if got is None:
-            return "fail", f"{self.clause.check.site} mask=none", self.rule().gates
+            return "fail", f"{name} mask=none", want
         if got.gates is None:
             return self.na(f"{self.case.cell.name} has one gate")
-        return self.verdict(got.gates == self.rule().gates, f"{got.site} mask gates={got.gates}", self.rule().gates)
+        return self.verdict(got.gates == want, f"{name} mask gates={got.gates}", want)
 
-    def site_batch(self):
-        got = self.site()
+    def site_batch(self, name: str, got: SiteFingerprint | None, rate: float):
+        want = self.rule().batch
         if got is None:
-            return "fail", f"{self.clause.check.site} mask=none", self.rule().batch
+            return "fail", f"{name} mask=none", want
         if got.batch is None:
             return self.na("a batch of one sample")
-        return self.verdict(got.batch == self.rule().batch, f"{got.site} mask batch={got.batch}", self.rule().batch)
+        return self.verdict(got.batch == want, f"{name} mask batch={got.batch}", want)
 
-    def site_scale(self):
-        got, p = self.site(), self.rate()
-        want = 1.0 / (1.0 - p) if self.rule().scaling == "inverted" else 1.0
+    def site_scale(self, name: str, got: SiteFingerprint | None, rate: float):
+        want = 1.0 / (1.0 - rate) if self.rule().scaling == "inverted" else 1.0
         if got is None:
-            return "fail", f"{self.clause.check.site} mask=none", f"kept units scaled by {want:.4g}"
+            return "fail", f"{name} mask=none", f"kept units scaled by {want:.4g}"
         good = got.binary and abs(got.scale - want) <= TOL * want
         values = "" if got.binary else " (values are not 0 or one keep value)"
-        return self.verdict(good, f"{got.site} keep scale={got.scale:.6g}{values}", f"{want:.6g} (p={p:g})")
+        return self.verdict(good, f"{name} keep scale={got.scale:.6g}{values}", f"{want:.6g} (p={rate:g})")
 
-    def site_rate(self):
-        got, p = self.site(), self.rate()
+    def site_rate(self, name: str, got: SiteFingerprint | None, rate: float):
         if got is None:
-            return "fail", f"{self.clause.check.site} mask=none", f"drop rate {p:g}"
+            return "fail", f"{name} mask=none", f"drop rate {rate:g}"
         z = self.clause.check.z or 5.0
-        bound = z * math.sqrt(p * (1 - p) / max(got.draws, 1))
+        bound = z * math.sqrt(rate * (1 - rate) / max(got.draws, 1))
         return self.verdict(
-            abs(got.rate - p) <= bound,
-            f"{got.site} drop rate={got.rate:.4f} over {got.draws} draws",
-            f"{p:g} +- {bound:.4f} ({z:g} standard errors)",
-        )
-
-    def site_inactive(self):
-        got = self.site()
-        return self.verdict(
-            got is None, f"{self.clause.check.site} mask={'none' if got is None else got.resample}", "none"
+            abs(got.rate - rate) <= bound,
+            f"{name} drop rate={got.rate:.4f} over {got.draws} draws",
+            f"{rate:g} +- {bound:.4f} ({z:g} standard errors)",
         )
 
     def only_scheme_sites(self):
-        allowed = {m.site for m in self.scheme.masks if self.case.claim.rates.get(m.site, 0.0) > 0}
+        sites = {m.site for m in self.scheme.masks}
+        allowed = {key for key, p in self.case.claim.rates.items() if p > 0 and base_site(key) in sites}
         extra = sorted(set(self.obs.fingerprint.sites) - allowed)
         observed = "dropped sites=" + (",".join(sorted(self.obs.fingerprint.sites)) or "none")
         return self.verdict(not extra, observed, ",".join(sorted(allowed)) or "none")
@@ -324,7 +343,7 @@ class Judge:
         return self.verdict(dropped == want, f"carried state dropped={dropped}", str(want))
 
     def new_call_new_masks(self):
-        masks = self.obs.recovered.masks
+        masks = [flat_masks(self.case.cell, m) for m in self.obs.recovered.masks]
         if not self.obs.fingerprint.sites:
             return self.na("no site is dropped")
         same = []

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .masks import merges_carry_into_recurrent
+from .masks import base_site, merges_carry_into_recurrent, site_key
 from .recovery import TOL
 from .reference import GATED_SITES, Cell, Masks
 from .spec import Scheme, Spec
@@ -134,7 +134,18 @@ def attribute_carried_state(cell: Cell, masks: list[Masks]) -> list[Masks]:
     return out
 
 
-def fingerprint(cell: Cell, masks: list[Masks]) -> Fingerprint:
+def fingerprint(cell: Cell, masks: list) -> Fingerprint:
+    """The fingerprint of one call's masks per entry of ``masks`` (per layer for a stack: its sites
+    are then named ``input@1``, ``input@2``, ...)."""
+    if cell.layers > 1:
+        sites, carried = {}, False
+        for index in range(cell.layers):
+            layer = fingerprint(cell.layer(index), [m[index] for m in masks])
+            for name, site in layer.sites.items():
+                site.site = site_key(name, index, cell)
+                sites[site.site] = site
+            carried = carried or layer.carried_state_dropped
+        return Fingerprint(sites=sites, carried_state_dropped=carried)
     masks = attribute_carried_state(cell, masks)
     sites = {}
     for site in cell.sites:
@@ -146,24 +157,25 @@ def fingerprint(cell: Cell, masks: list[Masks]) -> Fingerprint:
 
 
 def scheme_mismatches(fp: Fingerprint, scheme: Scheme, cell: Cell) -> list[str]:
-    """Every way ``fp`` differs from ``scheme``'s rules, in words; empty when it matches."""
+    """Every way ``fp`` differs from ``scheme``'s rules, in words; empty when it matches. In a
+    stack every layer's site (``input@2``, ...) is held to the rule of its site."""
     out = []
     expected = {m.site for m in scheme.masks}
-    for site in sorted(set(fp.sites) - expected):
-        out.append(f"{site} is dropped")
+    for name in sorted(n for n in fp.sites if base_site(n) not in expected):
+        out.append(f"{name} is dropped")
     for rule in scheme.masks:
-        got = fp.sites.get(rule.site)
-        if got is None:
+        found = [s for n, s in fp.sites.items() if base_site(n) == rule.site]
+        if not found:
             out.append(f"{rule.site} is not dropped")
-            continue
-        if got.resample != rule.resample:
-            out.append(f"{rule.site} is {got.resample}")
-        if got.gates is not None and got.gates != rule.gates:
-            out.append(f"{rule.site} is {got.gates}")
-        if got.batch is not None and got.batch != rule.batch:
-            out.append(f"{rule.site} is {got.batch}")
-        if got.scaling != rule.scaling:
-            out.append(f"{rule.site} scaling is {got.scaling}")
+        for got in found:
+            if got.resample != rule.resample:
+                out.append(f"{got.site} is {got.resample}")
+            if got.gates is not None and got.gates != rule.gates:
+                out.append(f"{got.site} is {got.gates}")
+            if got.batch is not None and got.batch != rule.batch:
+                out.append(f"{got.site} is {got.batch}")
+            if got.scaling != rule.scaling:
+                out.append(f"{got.site} scaling is {got.scaling}")
     if fp.carried_state_dropped != (scheme.carried_state == "dropped"):
         out.append("carried state is " + ("dropped" if fp.carried_state_dropped else "undropped"))
     return out
@@ -178,10 +190,17 @@ def behaves_as(fp: Fingerprint, spec: Spec, cell: Cell) -> list[str]:
     ]
 
 
-def complete(cell: Cell, masks: list[Masks]) -> tuple[list[Masks], int]:
+def complete(cell: Cell, masks: list) -> tuple[list, int]:
     """Fill unobservable elements from the structure the observable ones show (a gate-shared
     mask from the other gates, a time-invariant mask from the other steps), for a replay.
     Returns the masks and how many elements were still unknown and set to 1."""
+    if cell.layers > 1:
+        per_layer, unknown = [], 0
+        for index in range(cell.layers):
+            filled, missing = complete(cell.layer(index), [m[index] for m in masks])
+            per_layer.append(filled)
+            unknown += missing
+        return [[per_layer[i][call] for i in range(cell.layers)] for call in range(len(masks))], unknown
     filled = [
         Masks(**{k: (None if v is None else np.array(v, dtype=float)) for k, v in m.__dict__.items()}) for m in masks
     ]
@@ -202,3 +221,14 @@ def complete(cell: Cell, masks: list[Masks]) -> tuple[list[Masks], int]:
         for call, m in enumerate(filled):
             filled[call] = m.with_site(site, values[call] if site in GATED_SITES else values[call, 0])
     return filled, unknown
+
+
+def flat_masks(cell: Cell, call_masks) -> dict[str, np.ndarray]:
+    """One call's dropped sites by result name (``input``, or ``input@2`` in a stack)."""
+    layers = call_masks if cell.layers > 1 else [call_masks]
+    out = {}
+    for index, m in enumerate(layers):
+        for site in cell.layer(index).sites if cell.layers > 1 else cell.sites:
+            if m.get(site) is not None:
+                out[site_key(site, index, cell)] = np.asarray(m.get(site))
+    return out

@@ -81,3 +81,49 @@ def canonical(cell: Cell, masks: Masks, steps: int, batch: int) -> Masks:
     final_only = np.ones_like(carry)
     final_only[-1] = carry[-1]
     return Masks(**{**masks.__dict__, "recurrent": recurrent, "carry_h": final_only})
+
+
+def site_key(site: str, layer: int, cell: Cell) -> str:
+    """How results name a site: ``input`` in a one-layer cell, ``input@2`` for layer 2 of a stack."""
+    return site if cell.layers == 1 else f"{site}@{layer + 1}"
+
+
+def base_site(key: str) -> str:
+    return key.partition("@")[0]
+
+
+def layer_rates(rates: Mapping[str, float], layer: int, cell: Cell) -> dict[str, float]:
+    """The rates of one layer, from a claim whose keys are ``site`` or ``site@layer``."""
+    out = {}
+    for key, p in rates.items():
+        site, _, number = key.partition("@")
+        if (number and int(number) == layer + 1) or (not number and cell.layers == 1):
+            out[site] = p
+    return out
+
+
+def sample_case_masks(
+    cell: Cell,
+    rules: Iterable[MaskRule],
+    rates: Mapping[str, float],
+    steps: int,
+    batch: int,
+    calls: int,
+    rng: np.random.Generator,
+) -> list:
+    """``sample_masks`` for a cell or a stack: per call a ``Masks``, or for a stack a list per layer."""
+    rules = list(rules)
+    if cell.layers == 1:
+        return sample_masks(cell, rules, rates, steps, batch, calls, rng)
+    per_layer = [
+        sample_masks(cell.layer(i), rules, layer_rates(rates, i, cell), steps, batch, calls, rng)
+        for i in range(cell.layers)
+    ]
+    return [[per_layer[i][call] for i in range(cell.layers)] for call in range(calls)]
+
+
+def canonical_case(cell: Cell, masks, steps: int, batch: int):
+    """``canonical`` for a cell or, layer by layer, for a stack."""
+    if cell.layers == 1:
+        return canonical(cell, masks, steps, batch)
+    return [canonical(cell.layer(i), m, steps, batch) for i, m in enumerate(masks)]

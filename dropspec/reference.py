@@ -40,12 +40,14 @@ SITES_OF: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class Cell:
-    """Which cell, and its sizes. ``reset_after`` only matters for the GRU."""
+    """Which cell, and its sizes. ``reset_after`` only matters for the GRU. With ``layers > 1`` it
+    is a stack: layer ``l`` reads the outputs of layer ``l - 1`` (see ``forward_stack``)."""
 
     kind: CellKind
     input_size: int
     hidden_size: int
     reset_after: bool = True
+    layers: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in GATES:
@@ -61,9 +63,15 @@ class Cell:
 
     @property
     def name(self) -> str:
+        base = self.kind
         if self.kind == "gru":
-            return "gru_reset_after" if self.reset_after else "gru_reset_before"
-        return self.kind
+            base = "gru_reset_after" if self.reset_after else "gru_reset_before"
+        return base if self.layers == 1 else f"{base}_x{self.layers}"
+
+    def layer(self, index: int) -> Cell:
+        """Layer ``index`` of a stack, as a one-layer cell."""
+        size = self.input_size if index == 0 else self.hidden_size
+        return Cell(self.kind, size, self.hidden_size, self.reset_after)
 
     def gate_index(self, gate: str) -> int:
         return self.gates.index(gate)
@@ -232,3 +240,32 @@ def _gru_step(
         n = np.tanh(x_n + (r * s_n) @ w_hh[2 * hid :].T + p.b_hh[2 * hid :])
     h = z * h_tm1 + (1.0 - z) * (m_candidate * n)
     return h, n
+
+
+def forward_stack(
+    cell: Cell,
+    params: list[Params],
+    x: np.ndarray,
+    h0: np.ndarray,
+    c0: np.ndarray | None = None,
+    masks: list[Masks] | None = None,
+) -> Trace:
+    """A stack of ``cell.layers`` layers: layer ``l`` reads layer ``l - 1``'s outputs ``y``, so
+    dropout between layers is the input mask of the upper layer. ``h0``/``c0`` are ``(L, B, H)``;
+    the returned state is every layer's, ``(L, B, H)``, as PyTorch returns it."""
+    masks = masks or [Masks() for _ in range(cell.layers)]
+    hs, cs = [], []
+    for index in range(cell.layers):
+        c_init = None if c0 is None else c0[index]
+        trace = forward(cell.layer(index), params[index], x, h0[index], c_init, masks[index])
+        x = trace.y
+        hs.append(trace.h)
+        cs.append(trace.c)
+    return Trace(y=x, h=np.stack(hs), c=np.stack(cs) if cell.kind == "lstm" else None)
+
+
+def run_cell(cell: Cell, params, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, masks=None) -> Trace:
+    """``forward`` for one layer, ``forward_stack`` for a stack (``params`` and ``masks`` then lists)."""
+    if cell.layers == 1:
+        return forward(cell, params, x, h0, c0, masks)
+    return forward_stack(cell, params, x, h0, c0, masks)

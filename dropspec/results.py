@@ -13,6 +13,7 @@ import numpy as np
 
 from .adapters.base import Adapter, Case
 from .engine import Observation, Result, Suite
+from .fingerprint import flat_masks
 
 SCHEMA_VERSION = 1
 
@@ -83,16 +84,15 @@ class ResultsFile:
         reports: ``DIR/ADAPTER/CASE.npz`` with arrays ``SITE`` of shape (calls, gates, T, samples,
         units); NaN where unobservable, all ones where the site is not dropped."""
         arrays = {}
-        for site in case.cell.sites:
-            per_call = [m.get(site) for m in observation.recovered.masks]
-            if all(a is None for a in per_call):
-                continue
+        per_call = [flat_masks(case.cell, m) for m in observation.recovered.masks]
+        for name in sorted({n for call in per_call for n in call}):
             stacked = []
-            for a in per_call:
-                a = np.asarray(a if a is not None else np.ones_like(next(x for x in per_call if x is not None)))
+            for call in per_call:
+                a = call.get(name)
+                a = np.asarray(a if a is not None else np.ones_like(next(c[name] for c in per_call if name in c)))
                 a = a if a.ndim == 4 else a[None]
                 stacked.append(a[:, :, :samples].astype(np.float32))
-            arrays[site] = np.stack(stacked)
+            arrays[name] = np.stack(stacked)
         relative = f"{self.path.stem}/{case.id}.npz"
         target = self.path.parent / relative
         target.parent.mkdir(parents=True, exist_ok=True)

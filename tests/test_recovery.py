@@ -3,11 +3,14 @@ element, wherever a mask has any effect on the cell's output."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from dropspec.adapters.base import Case, Claim
 from dropspec.adapters.reference import ReferenceAdapter, reference_cases
-from dropspec.masks import canonical
+from dropspec.masks import canonical_case
 from dropspec.recovery import probe_runs, recover
 from dropspec.reference import Cell
 
@@ -24,7 +27,7 @@ def recovered_and_drawn(case, adapter=None):
 
     rec = recover(case.cell, case.steps, case.batch, 2, runner)
     drawn = adapter.masks(case, 2, np.random.default_rng(case.seed))
-    return rec, [canonical(case.cell, m, case.steps, case.batch) for m in drawn], runs
+    return rec, [canonical_case(case.cell, m, case.steps, case.batch) for m in drawn], runs
 
 
 def blocked(case, drawn) -> np.ndarray:
@@ -46,16 +49,32 @@ def test_recovery_is_exact_at_t200_width128_batch32(case) -> None:
     rec, drawn, runs = recovered_and_drawn(case)
     assert len(runs) == probe_runs(case.cell)
     for call in range(2):
-        for site in case.cell.sites:
-            want, got = drawn[call].get(site), rec.masks[call].get(site)
-            if want is None:
-                assert got is None, f"{site}: recovered a mask where none was drawn"
-                continue
-            assert got is not None, f"{site}: no mask recovered, but one was drawn"
-            want = np.asarray(want, dtype=float)
-            unseen = ~np.isfinite(got)
-            assert not np.any(unseen & ~blocked(case, drawn[call])), f"{site}: unobservable where nothing blocks it"
-            np.testing.assert_allclose(got[~unseen], want[~unseen], rtol=0, atol=1e-9, err_msg=site)
+        layers = drawn[call] if case.cell.layers > 1 else [drawn[call]]
+        got_layers = rec.masks[call] if case.cell.layers > 1 else [rec.masks[call]]
+        for index, (want_masks, got_masks) in enumerate(zip(layers, got_layers, strict=True)):
+            layer = case.cell.layer(index) if case.cell.layers > 1 else case.cell
+            for site in layer.sites:
+                want, got = want_masks.get(site), got_masks.get(site)
+                if want is None:
+                    assert got is None, f"layer {index + 1} {site}: recovered a mask where none was drawn"
+                    continue
+                assert got is not None, f"layer {index + 1} {site}: no mask recovered, but one was drawn"
+                want = np.asarray(want, dtype=float)
+                unseen = ~np.isfinite(got)
+                assert not np.any(unseen & ~blocked(replace(case, cell=layer), want_masks)), site
+                np.testing.assert_allclose(got[~unseen], want[~unseen], rtol=0, atol=1e-9, err_msg=site)
+
+
+def test_three_layer_stack_sees_the_middle_layer_wherever_the_top_layer_keeps_the_unit() -> None:
+    cell = Cell("lstm", 12, 12, layers=3)
+    case = Case("lstm_x3", cell, {}, Claim("zaremba", {"input@2": 0.25, "input@3": 0.25}), steps=12, batch=16)
+    rec, drawn, _ = recovered_and_drawn(case)
+    for call in range(2):
+        middle, top = rec.masks[call][1].input, np.asarray(drawn[call][2].input[0])
+        unseen = ~np.isfinite(middle)
+        assert unseen.any() and np.all(top[None][unseen] == 0)  # unseen only where the top layer drops the unit
+        want = np.asarray(drawn[call][1].input)
+        np.testing.assert_allclose(middle[~unseen], want[~unseen], atol=1e-9)
 
 
 @pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])

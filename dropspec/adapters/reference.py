@@ -11,8 +11,8 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
-from ..masks import sample_masks
-from ..reference import Cell, Masks, Params, Trace, forward
+from ..masks import sample_case_masks
+from ..reference import Cell, Params, Trace, run_cell
 from ..spec import default_spec
 from .base import Adapter, CallInputs, Case, Claim
 
@@ -61,7 +61,7 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
                 flag_group=f"{cell.name}-variational_untied",
             )
         )
-        # variational with only the input rate: the input masks must keep their structure
+        # the same scheme with only the input rate: the input masks must keep their structure
         cases.append(
             Case(
                 id=f"{cell.name}-variational-input_only",
@@ -71,6 +71,20 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
                 steps=steps,
                 batch=batch,
                 rate_group=f"{cell.name}-variational",
+            )
+        )
+    # two-layer stacks with dropout between the layers (PyTorch's dropout=). Deeper stacks, and
+    # recurrent masks below the top layer, have elements no probe can see (see recovery._StackProbe)
+    for kind in ("rnn", "lstm", "gru"):
+        cell = Cell(kind, width, width, layers=2)
+        cases.append(
+            Case(
+                id=f"{cell.name}-zaremba_between_layers",
+                cell=cell,
+                config={"scheme": "zaremba", "layers": 2, "p_between_layers": P},
+                claim=Claim("zaremba", {"input@2": P}, doc="spec/schemes/zaremba.yaml"),
+                steps=steps,
+                batch=batch,
             )
         )
     return cases
@@ -98,12 +112,13 @@ class ReferenceAdapter(Adapter):
             self._cases = reference_cases()
         return self._cases
 
-    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
-        """The masks this implementation draws; mutants override this."""
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list:
+        """The masks this implementation draws (per call; for a stack, a list per layer); mutants
+        override this."""
         scheme = default_spec().scheme(case.claim.scheme)
-        return sample_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
+        return sample_case_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
 
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         rng = np.random.default_rng(seed)
-        masks = self.masks(case, len(calls), rng) if training else [Masks() for _ in calls]
-        return [forward(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
+        masks = self.masks(case, len(calls), rng) if training else [None for _ in calls]
+        return [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
