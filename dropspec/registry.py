@@ -14,6 +14,17 @@ from .adapters.base import Adapter
 ENTRY_POINT_GROUP = "dropspec.adapters"
 BUILTIN: dict[str, str] = {
     "reference": "dropspec.adapters.reference:ReferenceAdapter",
+    "keras_tf": "dropspec.adapters.keras3:KerasTFAdapter",
+    "keras_jax": "dropspec.adapters.keras3:KerasJaxAdapter",
+    "keras_torch": "dropspec.adapters.keras3:KerasTorchAdapter",
+    "tf_keras": "dropspec.adapters.tf_keras:TFKerasAdapter",
+    "dropout_wrapper": "dropspec.adapters.dropout_wrapper:DropoutWrapperAdapter",
+    "flax_linen": "dropspec.adapters.flax_jax:FlaxLinenAdapter",
+    "flax_nnx": "dropspec.adapters.flax_jax:FlaxNNXAdapter",
+    "jax_rnn": "dropspec.adapters.flax_jax:JaxRNNAdapter",
+    "torch": "dropspec.adapters.torch:TorchAdapter",
+    "torchnlp": "dropspec.adapters.torch:TorchNLPAdapter",
+    "fastai": "dropspec.adapters.torch:FastaiAdapter",
 }
 
 
