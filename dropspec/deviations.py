@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +30,9 @@ class Deviation(BaseModel):
     case: str = Field(description="A glob over the adapter's case ids, e.g. 'lstm-impl1-*'.")
     reason: str = Field(min_length=10)
     link: str = Field(min_length=3, description="An issue, a documentation page, or a clause id.")
+    status: Literal["fail", "error"] = Field(
+        default="fail", description="'error' for a known crash: it stays an error in the matrix, but is expected."
+    )
 
 
 class Deviations:
@@ -70,15 +73,19 @@ class Deviations:
         entry = self.match(result.clause, result.case)
         if entry is None:
             return result
-        if result.status == "fail":
+        if result.status == entry.status == "error":  # a known crash stays an error, with its traceback
+            return replace(
+                result, expected=True, message=f"known crash ({entry.reason}; {entry.link}): {result.message}"
+            )
+        if result.status == entry.status == "fail":
             return replace(
                 result, status="xfail", message=f"known deviation ({entry.reason}; {entry.link}): {result.message}"
             )
-        if result.status == "pass":
+        if result.status in ("pass", "fail", "error"):  # passes now, or fails in another way than listed
             return replace(
                 result,
                 status="fail",
-                message=f"listed as a known deviation in {self.source} but passes now; remove the entry. "
-                f"{result.message}",
+                message=f"listed as a known {entry.status} in {self.source} but is {result.status} now; "
+                f"update the entry. {result.message}",
             )
         return result

@@ -203,6 +203,7 @@ class Result:
     status: str
     message: str
     error: dict[str, str] | None = None
+    expected: bool = False  # an error listed as a known crash in the adapter's deviations
 
 
 def _fmt(value: Any) -> str:

@@ -76,6 +76,7 @@ class ResultsFile:
                 "message": result.message,
                 "fingerprint": fp,
                 "error": result.error,
+                "expected": result.expected,
             }
         )
 

@@ -113,7 +113,22 @@ def test_deviation_turns_a_failure_into_xfail_and_a_stale_one_fails(tmp_path: Pa
     lstm = next(i for i in ids if i.startswith("lstm"))
     assert by[("variational.input.time_invariant", lstm)].status == "xfail"
     stale = by[("variational.input.scale", lstm)]
-    assert stale.status == "fail" and "remove the entry" in stale.message
+    assert stale.status == "fail" and "update the entry" in stale.message
+
+
+def test_a_known_crash_stays_an_error_but_is_expected(tmp_path: Path) -> None:
+    adapter = CrashesOnOneCase()
+    path = tmp_path / "crash.yaml"
+    path.write_text(
+        f"- clause: common.runs.documented_configuration\n  case: '{adapter.cases()[0].id}'\n"
+        "  reason: the cuDNN kernel refuses it\n  link: https://example.org/issue/2\n  status: error\n"
+    )
+    ids = [c.id for c in adapter.cases()]
+    results = Suite(adapter, deviations=Deviations.load(path, default_spec(), ids)).run()
+    runs = next(r for r in results if r.clause == "common.runs.documented_configuration" and r.case == ids[0])
+    assert runs.status == "error" and runs.expected and "Traceback" in runs.error["traceback"]
+    others = [r for r in results if r.case == ids[0] and r.status == "error" and r.clause != runs.clause]
+    assert others and not any(r.expected for r in others)
 
 
 def test_deviation_naming_an_unknown_clause_is_an_error(tmp_path: Path) -> None:
