@@ -53,6 +53,8 @@ class Deviations:
             except ValidationError as exc:
                 problems = "; ".join(f"field {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
                 raise SpecError(f"{path}: entry {n}: {problems}") from exc
+            if entry.reason.startswith("FILL IN"):
+                raise SpecError(f"{path}: entry {n}: write the reason (what the framework does, as measured)")
             try:
                 spec.clause(entry.clause)
             except KeyError as exc:
@@ -89,3 +91,23 @@ class Deviations:
                 f"update the entry. {result.message}",
             )
         return result
+
+
+def draft(results: dict) -> str:
+    """A deviations file to start from, one entry per (clause, status) with the failing cases, from a
+    results file. Every reason is a placeholder the loader refuses until a person writes it."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for r in results["results"]:
+        if r["status"] in ("fail", "error") and not r.get("expected"):
+            groups.setdefault((r["clause"], r["status"]), []).append(r["case"])
+    out = []
+    for (clause, status), cases in sorted(groups.items()):
+        for case in sorted(set(cases)):
+            out.append(
+                {"clause": clause, "case": case, "reason": PLACEHOLDER, "link": clause}
+                | ({"status": "error"} if status == "error" else {})
+            )
+    return yaml.safe_dump(out, sort_keys=False, width=110)
+
+
+PLACEHOLDER = "FILL IN: what the framework does, as measured"

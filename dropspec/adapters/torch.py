@@ -238,7 +238,27 @@ def torch_cases() -> list[Case]:
             # core (the initial state would need a mask), measured and described in /work/notes/torch.md
             cases.append(_cell_loop_case(kind, "variational_cell", p_recurrent=P))
     cases.append(_cell_loop_case("lstm", "zaremba_cell", dtype="float64"))
+    cases += [_stack_case(kind) for kind in MODULES]
     return cases
+
+
+def _stack_case(kind: str, layers: int = 2) -> Case:
+    """``nn.RNN/LSTM/GRU(num_layers=2, dropout=p)``: where ``dropout=`` is documented to act."""
+    name = MODULES[kind]
+    args = {"input_size": WIDTH, "hidden_size": WIDTH, "num_layers": layers, "dropout": P, "batch_first": False}
+    config = {"module": f"torch.nn.{name}", "args": args, "torch.backends.mkldnn.enabled": True}
+    config.update({"input": "tensor", "dtype": "float32"})
+    doc = DROPOUT_DOC.format(name=name, url=DOCS.format(name)).split("' and, for num_layers=1")[0] + "'"
+    doc += ": a fresh standard Dropout on the outputs of layer 1, i.e. on the input of layer 2 (Zaremba et al. 2014)"
+    return Case(
+        id=f"{kind}-L{layers}-dropout{P}",
+        cell=Cell(kind, WIDTH, WIDTH, reset_after=True, layers=layers),
+        config=config,
+        claim=Claim("zaremba", {f"input@{n}": P for n in range(2, layers + 1)}, doc=doc),
+        steps=STEPS,
+        batch=BATCH,
+        label=f"nn.{name}({WIDTH}, {WIDTH}, num_layers={layers}, dropout={P})",
+    )
 
 
 # -- third-party dropout layers, each its own adapter so a missing package never breaks the torch run -----------
@@ -343,19 +363,24 @@ class TorchAdapter(Adapter):
     def _build(torch: Any, case: Case, dtype: Any) -> Any:
         cls = getattr(torch.nn, case.config["module"].rsplit(".", 1)[1])
         module = cls(**case.config["args"]).to(dtype)
-        if "num_layers" in case.config["args"]:  # this core runs one layer in one direction
-            assert module.num_layers == 1 and not module.bidirectional, "CORE-NEEDED: stacks and bidirectional"
+        if "num_layers" in case.config["args"]:  # the core runs stacks in one direction
+            assert module.num_layers == case.cell.layers and not module.bidirectional, "CORE-NEEDED: bidirectional"
         return module
 
     @staticmethod
     def _load(torch: Any, case: Case, module: Any, params: Params) -> None:
         """Canonical parameters are torch's own layout: copy them, no transpose, no reordering."""
-        suffix = "_l0" if "num_layers" in case.config["args"] else ""
+        stack = params if isinstance(params, list) else [params]
         with torch.no_grad():
-            for name, value in (("weight_ih", params.w_ih), ("weight_hh", params.w_hh)):
-                getattr(module, name + suffix).copy_(torch.as_tensor(value))
-            for name, value in (("bias_ih", params.b_ih), ("bias_hh", params.b_hh)):
-                getattr(module, name + suffix).copy_(torch.as_tensor(value))
+            for layer, p in enumerate(stack):
+                suffix = f"_l{layer}" if "num_layers" in case.config["args"] else ""
+                for name, value in (
+                    ("weight_ih", p.w_ih),
+                    ("weight_hh", p.w_hh),
+                    ("bias_ih", p.b_ih),
+                    ("bias_hh", p.b_hh),
+                ):
+                    getattr(module, name + suffix).copy_(torch.as_tensor(value))
 
     # -- one call -----------------------------------------------------------------------------------------------------
     def _call(self, torch: Any, case: Case, module: Any, call: CallInputs, dtype: Any, training: bool) -> Trace:
@@ -387,7 +412,8 @@ class TorchAdapter(Adapter):
             drop = getattr(importlib.import_module(package), attribute)(cfg["p"])
             drop.train(training)
             x = drop(x.transpose(0, 1)).transpose(0, 1) if batch_first_layer else drop(x)
-        hx = h0[None] if c0 is None else (h0[None], c0[None])  # (num_layers * directions, B, H)
+        stacked = h0.dim() == 3  # a stack's states arrive as (num_layers, B, H), as torch takes them
+        hx = (h0 if stacked else h0[None]) if c0 is None else ((h0, c0) if stacked else (h0[None], c0[None]))
         batch_first = cfg["args"].get("batch_first", False)
         if cfg.get("input") == "PackedSequence":
             lengths = [x.shape[0]] * x.shape[1]
@@ -400,6 +426,8 @@ class TorchAdapter(Adapter):
         else:
             y, state = module(x, hx)
         h, c = (state, None) if c0 is None else state
+        if stacked:
+            return y, h, c
         return y, h[0], None if c is None else c[0]
 
     @staticmethod
