@@ -9,6 +9,7 @@ the writer, so a later crash loses nothing already measured.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 import traceback
@@ -26,6 +27,7 @@ from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_cell
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
+ANSI = re.compile(r"\x1b\[[0-9;]*m")  # frameworks colour their error messages
 CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
 STATUSES = ("pass", "fail", "error", "not_applicable", "xfail", "skip")
 
@@ -170,8 +172,8 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
     except Exception as exc:  # a crash is a finding, recorded with its traceback
         obs.error = {
             "type": type(exc).__name__,
-            "message": str(exc)[:2000],
-            "traceback": "".join(traceback.format_exception(exc))[-4000:],
+            "message": ANSI.sub("", str(exc))[:2000],
+            "traceback": ANSI.sub("", "".join(traceback.format_exception(exc)))[-4000:],
         }
     obs.seconds = time.perf_counter() - start
     return obs
