@@ -26,13 +26,17 @@ DEVIATIONS_DIR = Path(__file__).resolve().parent / "adapters" / "deviations"
 class Deviation(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    clause: str
-    case: str = Field(description="A glob over the adapter's case ids, e.g. 'lstm-impl1-*'.")
+    clause: str = Field(description="A clause id, or a glob over clause ids ('*' for a crash).")
+    case: str | list[str] = Field(description="Case ids, or globs over them, e.g. 'lstm-impl1-*'.")
     reason: str = Field(min_length=10)
     link: str = Field(min_length=3, description="An issue, a documentation page, or a clause id.")
     status: Literal["fail", "error"] = Field(
         default="fail", description="'error' for a known crash: it stays an error in the matrix, but is expected."
     )
+
+    @property
+    def patterns(self) -> list[str]:
+        return [self.case] if isinstance(self.case, str) else list(self.case)
 
 
 class Deviations:
@@ -55,12 +59,13 @@ class Deviations:
                 raise SpecError(f"{path}: entry {n}: {problems}") from exc
             if entry.reason.startswith("FILL IN"):
                 raise SpecError(f"{path}: entry {n}: write the reason (what the framework does, as measured)")
-            try:
-                spec.clause(entry.clause)
-            except KeyError as exc:
-                raise SpecError(f"{path}: entry {n}: {exc.args[0]}") from None
-            if case_ids and not any(fnmatchcase(c, entry.case) for c in case_ids):
-                raise SpecError(f"{path}: entry {n}: case pattern {entry.case!r} matches no case; remove or fix it")
+            if not any(fnmatchcase(c.id, entry.clause) for _, c in spec.clauses()):
+                raise SpecError(
+                    f"{path}: entry {n}: unknown clause {entry.clause!r}; `dropspec spec clauses` lists them"
+                )
+            for pattern in entry.patterns:
+                if case_ids and not any(fnmatchcase(c, pattern) for c in case_ids):
+                    raise SpecError(f"{path}: entry {n}: case pattern {pattern!r} matches no case; remove or fix it")
             entries.append(entry)
         return cls(entries, str(path))
 
@@ -69,7 +74,14 @@ class Deviations:
         return cls.load(DEVIATIONS_DIR / f"{name}.yaml", spec, case_ids)
 
     def match(self, clause: str, case: str) -> Deviation | None:
-        return next((d for d in self.entries if d.clause == clause and fnmatchcase(case, d.case)), None)
+        return next(
+            (
+                d
+                for d in self.entries
+                if fnmatchcase(clause, d.clause) and any(fnmatchcase(case, p) for p in d.patterns)
+            ),
+            None,
+        )
 
     def apply(self, result: Result) -> Result:
         entry = self.match(result.clause, result.case)
