@@ -392,10 +392,12 @@ class Keras3Adapter(KerasFamily):
     def versions(self) -> dict[str, str]:
         out = {}
         for pkg in ("keras", *BACKEND_PACKAGES[self.backend][1]):
-            try:
-                out[pkg] = version(pkg)
-            except PackageNotFoundError:
-                out[pkg] = "missing"
+            for dist in (pkg, f"{pkg}-cpu"):  # TensorFlow's CPU build is the distribution tensorflow-cpu
+                try:
+                    out[pkg] = version(dist)
+                    break
+                except PackageNotFoundError:
+                    out[pkg] = "missing"
         out["keras_backend"] = self.backend
         return out
 
