@@ -68,7 +68,9 @@ def dropout_wrapper_cases(steps: int = STEPS, batch: int = BATCH, width: int = W
             cls = {"lstm": "LSTMCell", "gru": "GRUCell"}[kind]
             prefix = "tf.nn.RNNCellDropoutWrapper" if api == "keras2" else "tf.compat.v1.nn.rnn_cell.DropoutWrapper"
             cell_label = f"tf_keras.layers.{cls}" if api == "keras2" else f"tf.compat.v1.nn.rnn_cell.{cls}"
-            combos = [(arg,) for arg in SITE_CLAIMS] + [tuple(SITE_CLAIMS)]
+            # one keep probability at a time: with output and state dropout together, a dropped output hides the
+            # state mask of the same step, and recovery cannot tell the two apart (see recovery._select)
+            combos = [(arg,) for arg in SITE_CLAIMS]
             for variational in (False, True):
                 for args in combos:
                     about = "state_keep_prob" if len(args) > 1 else args[0]
