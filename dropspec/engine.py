@@ -21,7 +21,7 @@ import numpy as np
 
 from .adapters.base import Adapter, CallInputs, Case
 from .deviations import Deviations
-from .fingerprint import Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
+from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
 from .masks import base_site, site_key
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_cell
@@ -349,13 +349,16 @@ class Judge:
         masks = [flat_masks(self.case.cell, m) for m in self.obs.recovered.masks]
         if not self.obs.fingerprint.sites:
             return self.na("no site is dropped")
-        same = []
-        for site in self.obs.fingerprint.sites:
+        same, undecided = [], []
+        for site, fp in self.obs.fingerprint.sites.items():
             a, b = masks[0].get(site), masks[1].get(site)
             if a is not None and b is not None:
                 both = np.isfinite(a) & np.isfinite(b)
                 if np.all(np.abs(a[both] - b[both]) <= TOL * 10):
-                    same.append(site)
+                    (same if fp.coincidence < COINCIDENCE else undecided).append(site)
+        if undecided and not same:
+            chance = max(self.obs.fingerprint.sites[s].coincidence for s in undecided)
+            return self.na(f"too few independent units to tell a reused mask from a repeat by chance ({chance:.2g})")
         return self.verdict(not same, "masks reused by the next call at=" + (",".join(same) or "none"), "none")
 
     def flag_invariance(self):

@@ -16,6 +16,8 @@ from .recovery import TOL
 from .reference import GATED_SITES, Cell, Masks
 from .spec import Scheme, Spec
 
+COINCIDENCE = 1e-6  # below this chance, two equal masks mean one was reused, not redrawn
+
 
 @dataclass
 class SiteFingerprint:
@@ -28,6 +30,7 @@ class SiteFingerprint:
     draws: int  # how many independent draws ``rate`` counts
     binary: bool  # every value is 0 or ``scale``
     observed: float  # the fraction of elements recovery could see
+    coincidence: float = 0.0  # the chance a fresh draw repeats a call's mask exactly
 
     @property
     def scaling(self) -> str:
@@ -84,20 +87,25 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
     per_step = _varies(values, 2, scale)
     per_sample = _varies(values, 3, scale)
     across_calls = _varies(values, 0, scale)
-    if per_step:
-        resample = "per_step"
-    elif across_calls or values.shape[0] < 2:
-        resample = "per_sequence"
-    else:
-        resample = "reused_across_calls"
     # one independent draw per element along every axis the masks vary on; along the others the
     # observable values are equal, so nanmax collects them without favouring a blocked gate or step
     draws = values
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        for axis, varies in ((0, across_calls or per_step), (1, per_gate), (2, per_step), (3, per_sample)):
+        for axis, varies in ((1, per_gate), (2, per_step), (3, per_sample)):
             if not varies:
                 draws = np.nanmax(draws, axis=axis, keepdims=True)
+    rate = float(np.mean(np.abs(draws[np.isfinite(draws)]) <= TOL)) if np.isfinite(draws).any() else float("nan")
+    # the chance that a fresh draw repeats the first call's mask exactly: with few independent units
+    # (a mask shared by the batch over 8 features) a repeat is no evidence of reuse
+    per_call = int(np.isfinite(draws[0]).sum())
+    coincidence = float((rate**2 + (1 - rate) ** 2) ** per_call) if per_call else 1.0
+    if not across_calls and values.shape[0] >= 2 and not per_step:
+        resample = "reused_across_calls" if coincidence < COINCIDENCE else "per_sequence"
+    else:
+        resample = "per_step" if per_step else "per_sequence"
+    if not (across_calls or per_step):
+        draws = draws[:1]
     draws = draws[np.isfinite(draws)]
     return SiteFingerprint(
         site=site,
@@ -105,10 +113,11 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
         gates=None if values.shape[1] < 2 else ("per_gate" if per_gate else "shared"),
         batch=None if values.shape[3] < 2 else ("per_sample" if per_sample else "shared"),
         scale=scale,
-        rate=float(np.mean(np.abs(draws) <= TOL)) if draws.size else float("nan"),
+        rate=float(np.mean(np.abs(draws) <= TOL)) if draws.size else rate,
         draws=int(draws.size),
         binary=binary,
         observed=float(np.isfinite(values).mean()),
+        coincidence=coincidence,
     )
 
 
