@@ -1,0 +1,778 @@
+"""JAX adapters: Flax linen (``flax_linen``), Flax NNX (``flax_nnx``) and ``jax.experimental.rnn`` (``jax_rnn``).
+
+No JAX cell has built-in recurrent dropout: users compose a Dropout layer with the RNG plumbing of a
+scan. The cases therefore build the model a user writes after Flax's own documentation (FLIP 2396
+"Recurrent Dropout", the ``nn.scan`` / ``nn.RNN`` / ``nn.Dropout`` API docs, the NNX randomness
+guide) and let the suite measure which of those spellings give a fresh mask per step or one per
+sequence, per sample or shared. The adapter only maps parameters, seeds and runs.
+
+JAX, Flax and jaxlib are imported inside methods only, so this module imports without them.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import replace
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import numpy as np
+
+from ..reference import Cell, Params, Trace
+from .base import Adapter, CallInputs, Case, Claim
+
+P = 0.25
+STEPS, BATCH, WIDTH = 16, 32, 8
+INSTALL = "`pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`, or run `tox -e flax_jax`"
+
+# --- the documentation the claims rest on (quotes, verbatim) ------------------------------------------
+FLIP = "https://github.com/google/flax/blob/main/docs/flip/2396-rnn.md"
+FLIP_INPUT = (
+    "Flax FLIP 2396 (RNN), 'Recurrent Dropout': \"Input dropout: regular dropout applied to the inputs, "
+    'different for every step." ... "Flax\'s nn.scan can easily express both types of dropout via split_rns, '
+    f'input dropout would split rngs while recurrent dropout would not." {FLIP}'
+)
+FLIP_RECURRENT = (
+    "Flax FLIP 2396 (RNN), 'Recurrent Dropout': \"Recurrent dropout: applies dropout to a recurrent input/output, "
+    'same for every step." ... "self.recurrent_dropout = nn.Dropout(..., rng_collection=\'recurrent_dropout\')" '
+    "... \"nn.scan(scan_fn, ..., split_rngs={'dropout': True, 'recurrent_dropout': False})\" " + FLIP
+)
+SCAN_DOC = (
+    'flax.linen.scan: "split_rngs: Split PRNG sequences will be different for each loop iterations. If split is '
+    'False the PRNGs will be the same across iterations." '
+    "https://flax.readthedocs.io/en/latest/api_reference/flax.linen/transformations.html#flax.linen.scan"
+)
+RNN_DOC = (
+    "flax.linen.RNN: \"split_rngs: a mapping from PRNGSequenceFilter to bool specifying whether a collection's PRNG "
+    "key should be split such that its values are different at each step, or replicated such that its values remain "
+    'the same at each step"; "by default they are set to work with cells like LSTMCell and GRUCell" '
+    "https://flax.readthedocs.io/en/latest/api_reference/flax.linen/layers.html#flax.linen.RNN"
+)
+DROPOUT_DOC = (
+    'flax.linen.Dropout: "broadcast_dims: dimensions that will share the same dropout mask"; "deterministic: if '
+    'false the inputs are scaled by 1 / (1 - rate) and masked" '
+    "https://flax.readthedocs.io/en/latest/api_reference/flax.linen/layers.html#flax.linen.Dropout"
+)
+SHARP_BITS = (
+    "Flax sharp bits: \"add the 'dropout' PRNGkey only during the forward pass ... During the forward pass with "
+    "flax.linen.apply(), pass in rngs={'dropout': dropout_key}.\" "
+    "https://flax.readthedocs.io/en/latest/guides/flax_sharp_bits.html"
+)
+NNX_GUIDE = (
+    'Flax NNX randomness guide, "Recurrent dropout": "You will apply dropout (drop) to the hidden state h of the '
+    'RNNCell." ... "The key ingredient of recurrent dropout is to apply the same dropout mask across all time steps. '
+    "Therefore, to achieve this you will pass nnx.StateAxes to nnx.scan's in_axes, specifying that the cell's "
+    "recurrent_dropout PRNG stream will be broadcast, and the rest of the RNNCell's state will be carried over.\" "
+    "https://flax.readthedocs.io/en/latest/guides/randomness.html"
+)
+NNX_DROPOUT_DOC = (
+    'flax.nnx.Dropout: "broadcast_dims: dimensions that will share the same dropout mask"; "deterministic: if '
+    'false the inputs are scaled by 1 / (1 - rate) and masked" '
+    "https://flax.readthedocs.io/en/latest/api_reference/flax.nnx/nn/stochastic.html"
+)
+JAX_RNN_DOC = (
+    'jax.experimental.rnn: "We use notations and variable names similar to '
+    'https://pytorch.org/docs/stable/generated/torch.nn.LSTM.html" (torch: dropout "introduces a Dropout layer on '
+    'the outputs of each LSTM layer except the last layer", so none in a one-layer LSTM); lstm_ref: "Reference '
+    'implementation of LSTM." https://docs.jax.dev/en/latest/jax.experimental.rnn.html'
+)
+
+CELL_KIND = {"LSTMCell": "lstm", "OptimizedLSTMCell": "lstm", "GRUCell": "gru"}
+LSTM_GATES = ("i", "f", "g", "o")
+GRU_GATES = ("r", "z", "n")
+
+
+class UnrepresentableParams(ValueError):
+    """The framework's cell has no parameter for a canonical one that is not zero."""
+
+
+def _cell(cell_type: str) -> Cell:
+    return Cell(CELL_KIND[cell_type], WIDTH, WIDTH, reset_after=True)
+
+
+def _jax_versions() -> dict[str, str]:
+    out = {}
+    for package in ("jax", "jaxlib", "flax"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _missing(module: str) -> str | None:
+    try:
+        __import__(module)
+    except ImportError as exc:
+        return f"{module} is not installed ({exc}): {INSTALL}"
+    return None
+
+
+def _f32(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=np.float32)
+
+
+def _lstm_gate_params(cell: Cell, p: Params) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per LSTM gate: input kernel (I, H), hidden kernel (H, H), the one bias b_ih + b_hh (summed, so exact)."""
+    out = {}
+    for gate in LSTM_GATES:
+        rows = p.rows(cell, gate)
+        out[gate] = (_f32(p.w_ih[rows].T), _f32(p.w_hh[rows].T), _f32(p.b_ih[rows] + p.b_hh[rows]))
+    return out
+
+
+# ====================================================================================================
+# Flax linen
+# ====================================================================================================
+
+
+@functools.cache
+def _linen_classes() -> tuple[type, type]:
+    """The user's modules, defined once flax is importable: a cell wrapper and the model."""
+    import flax.linen as nn
+
+    class DropoutCell(nn.RNNCellBase):
+        """A user-written wrapper: input dropout on x_t and recurrent dropout on the h fed to the cell
+        (the NNX guide's placement, "apply dropout to the hidden state h"), each with its own collection."""
+
+        cell: nn.RNNCellBase
+        lstm: bool
+        input_rate: float = 0.0
+        recurrent_rate: float = 0.0
+        recurrent_rng: str = "recurrent_dropout"
+        deterministic: bool = True
+
+        @nn.compact
+        def __call__(self, carry, x):
+            if self.input_rate:
+                x = nn.Dropout(self.input_rate, deterministic=self.deterministic)(x)
+            if self.recurrent_rate:
+                drop = nn.Dropout(
+                    self.recurrent_rate, deterministic=self.deterministic, rng_collection=self.recurrent_rng
+                )
+                carry = (carry[0], drop(carry[1])) if self.lstm else drop(carry)
+            return self.cell(carry, x)
+
+        @property
+        def num_feature_axes(self) -> int:
+            return 1
+
+    class Model(nn.Module):
+        cell_type: str
+        features: int
+        before_rate: float = 0.0
+        before_broadcast_dims: tuple[int, ...] = ()
+        input_rate: float = 0.0
+        recurrent_rate: float = 0.0
+        recurrent_rng: str = "recurrent_dropout"
+        split_rngs: tuple | None = None  # ((filter, bool), ...); None: nn.RNN's default
+
+        @nn.compact
+        def __call__(self, x, h0, c0, train: bool):
+            lstm = CELL_KIND[self.cell_type] == "lstm"
+            if self.before_rate:
+                x = nn.Dropout(self.before_rate, broadcast_dims=self.before_broadcast_dims, deterministic=not train)(x)
+            cell = getattr(nn, self.cell_type)(self.features)
+            if self.input_rate or self.recurrent_rate:
+                cell = DropoutCell(
+                    cell, lstm, self.input_rate, self.recurrent_rate, self.recurrent_rng, deterministic=not train
+                )
+            kwargs = {} if self.split_rngs is None else {"split_rngs": dict(self.split_rngs)}
+            carry0 = (c0, h0) if lstm else h0  # Flax's LSTM carry is (c, h)
+            return nn.RNN(cell, return_carry=True, **kwargs)(x, initial_carry=carry0)
+
+    return DropoutCell, Model
+
+
+def _find_cell_params(tree: dict, names: set[str]) -> dict:
+    """The sub-dict of the params tree holding the cell's own Dense modules (wherever wrappers put it)."""
+    if names <= set(tree):
+        return tree
+    for value in tree.values():
+        if isinstance(value, dict):
+            found = _find_cell_params(value, names)
+            if found is not None:
+                return found
+    return None
+
+
+def _linen_load(cell_type: str, cell: Cell, p: Params, tree: dict) -> None:
+    """Write the canonical parameters into the cell's sub-tree of an init'ed params tree, in place."""
+    if CELL_KIND[cell_type] == "lstm":
+        target = _find_cell_params(tree, {"ii", "hi", "if", "hf"})
+        for gate, (wi, wh, b) in _lstm_gate_params(cell, p).items():
+            target[f"i{gate}"] = {"kernel": wi}
+            target[f"h{gate}"] = {"kernel": wh, "bias": b}
+        return
+    # linen GRUCell: ir, iz, in carry the bias; hr, hz none; hn has its own (b_hn sits inside r * (...)).
+    target = _find_cell_params(tree, {"ir", "iz", "in", "hr", "hz", "hn"})
+    for gate in GRU_GATES:
+        rows = p.rows(cell, gate)
+        bias = p.b_ih[rows] + (p.b_hh[rows] if gate != "n" else 0.0)
+        target[f"i{gate}"] = {"kernel": _f32(p.w_ih[rows].T), "bias": _f32(bias)}
+        target[f"h{gate}"] = {"kernel": _f32(p.w_hh[rows].T)}
+    target["hn"]["bias"] = _f32(p.b_hh[p.rows(cell, "n")])
+
+
+def _to_plain(tree: Any) -> Any:
+    return {k: _to_plain(v) for k, v in tree.items()} if hasattr(tree, "items") else tree
+
+
+def _linen_case(
+    name: str,
+    cell_type: str,
+    claim: Claim,
+    label: str,
+    *,
+    before: dict | None = None,
+    input_rate: float = 0.0,
+    recurrent_rate: float = 0.0,
+    split_rngs: dict | None = None,
+    apply_rngs: Sequence[str] = ("dropout",),
+    flag_group: str | None = None,
+) -> Case:
+    config: dict[str, Any] = {"cell": {"type": cell_type, "features": WIDTH}}
+    if before:
+        config["dropout_before_rnn"] = before
+    if input_rate or recurrent_rate:
+        config["cell_wrapper"] = {
+            "input_dropout": input_rate,
+            "recurrent_dropout": recurrent_rate,
+            "recurrent_rng_collection": "recurrent_dropout",
+        }
+    if split_rngs is not None:
+        config["split_rngs"] = split_rngs
+    config["apply_rngs"] = list(apply_rngs)
+    config["jit"] = True  # users jit their train step; the eager twins below check jit changes nothing
+    kind = "optlstm" if cell_type == "OptimizedLSTMCell" else CELL_KIND[cell_type]
+    return Case(
+        id=f"{kind}-{name}",
+        cell=_cell(cell_type),
+        config=config,
+        claim=claim,
+        steps=STEPS,
+        batch=BATCH,
+        label=label,
+        flag_group=flag_group,
+    )
+
+
+def linen_cases() -> list[Case]:
+    cases: list[Case] = []
+    for cell_type in ("LSTMCell", "OptimizedLSTMCell", "GRUCell"):
+        kind = "optlstm" if cell_type == "OptimizedLSTMCell" else CELL_KIND[cell_type]
+        c = f"nn.{cell_type}({WIDTH})"
+        # -- nn.Dropout on the whole (B, T, F) sequence, before nn.RNN --------------------------
+        cases.append(
+            _linen_case(
+                "dropout_before_rnn",
+                cell_type,
+                Claim("zaremba", {"input": P}, doc=f"{FLIP_INPUT} | {DROPOUT_DOC}"),
+                f"nn.RNN({c})(nn.Dropout({P})(x)); apply(rngs={{'dropout': k}})",
+                before={"rate": P, "broadcast_dims": []},
+                flag_group=f"{kind}-dropout_before_rnn",
+            )
+        )
+        cases.append(
+            _linen_case(
+                "dropout_before_rnn-broadcast_time",
+                cell_type,
+                Claim("variational", {"input": P, "recurrent": 0.0}, doc=DROPOUT_DOC),
+                f"nn.RNN({c})(nn.Dropout({P}, broadcast_dims=(1,))(x)); apply(rngs={{'dropout': k}})",
+                before={"rate": P, "broadcast_dims": [1]},
+                flag_group=f"{kind}-dropout_before_rnn-broadcast_time",
+            )
+        )
+        # -- input dropout inside a cell wrapper, i.e. inside nn.scan -----------------------------
+        wrap_in = f"nn.RNN(DropoutCell({c}, input_dropout={P})"
+        cases.append(
+            _linen_case(
+                "cell_input-split_default-rngs_dropout",
+                cell_type,
+                Claim("zaremba", {"input": P}, doc=f"{FLIP_INPUT} | {RNN_DOC} | {SHARP_BITS}"),
+                f"{wrap_in}); apply(rngs={{'dropout': k}})",
+                input_rate=P,
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_input-split_default-rngs_params_dropout",
+                cell_type,
+                Claim("zaremba", {"input": P}, doc=f"{FLIP_INPUT} | {RNN_DOC}"),
+                f"{wrap_in}); apply(rngs={{'params': k1, 'dropout': k2}})",
+                input_rate=P,
+                apply_rngs=("params", "dropout"),
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_input-split_dropout_true",
+                cell_type,
+                Claim("zaremba", {"input": P}, doc=f"{FLIP_INPUT} | {SCAN_DOC}"),
+                f"{wrap_in}, split_rngs={{'params': False, 'dropout': True}}); apply(rngs={{'dropout': k}})",
+                input_rate=P,
+                split_rngs={"params": False, "dropout": True},
+                flag_group=f"{kind}-cell_input-split_dropout_true",
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_input-split_dropout_false",
+                cell_type,
+                Claim("variational", {"input": P, "recurrent": 0.0}, doc=SCAN_DOC),
+                f"{wrap_in}, split_rngs={{'params': False, 'dropout': False}}); apply(rngs={{'dropout': k}})",
+                input_rate=P,
+                split_rngs={"params": False, "dropout": False},
+            )
+        )
+        # -- recurrent dropout on h inside the wrapper, its own 'recurrent_dropout' collection -----
+        wrap_rec = f"nn.RNN(DropoutCell({c}, recurrent_dropout={P}, rng_collection='recurrent_dropout')"
+        variational = Claim("variational", {"input": 0.0, "recurrent": P}, doc=FLIP_RECURRENT)
+        cases.append(
+            _linen_case(
+                "cell_recurrent-split_default-rngs_dropout_recurrent",
+                cell_type,
+                variational,
+                f"{wrap_rec}); apply(rngs={{'dropout': k1, 'recurrent_dropout': k2}})",
+                recurrent_rate=P,
+                apply_rngs=("dropout", "recurrent_dropout"),
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_recurrent-split_default-rngs_params_dropout_recurrent",
+                cell_type,
+                variational,
+                f"{wrap_rec}); apply(rngs={{'params': k1, 'dropout': k2, 'recurrent_dropout': k3}})",
+                recurrent_rate=P,
+                apply_rngs=("params", "dropout", "recurrent_dropout"),
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_recurrent-split_flip",
+                cell_type,
+                Claim("variational", {"input": 0.0, "recurrent": P}, doc=f"{FLIP_RECURRENT} | {SCAN_DOC}"),
+                f"{wrap_rec}, split_rngs={{'dropout': True, 'recurrent_dropout': False}}); "
+                "apply(rngs={'dropout': k1, 'recurrent_dropout': k2})",
+                recurrent_rate=P,
+                split_rngs={"dropout": True, "recurrent_dropout": False},
+                apply_rngs=("dropout", "recurrent_dropout"),
+            )
+        )
+        cases.append(
+            _linen_case(
+                "cell_recurrent-split_recurrent_false",
+                cell_type,
+                Claim("variational", {"input": 0.0, "recurrent": P}, doc=f"{FLIP_RECURRENT} | {SCAN_DOC}"),
+                f"{wrap_rec}, split_rngs={{'params': False, 'dropout': True, 'recurrent_dropout': False}}); "
+                "apply(rngs={'dropout': k1, 'recurrent_dropout': k2})",
+                recurrent_rate=P,
+                split_rngs={"params": False, "dropout": True, "recurrent_dropout": False},
+                apply_rngs=("dropout", "recurrent_dropout"),
+                flag_group=f"{kind}-cell_recurrent-split_recurrent_false",
+            )
+        )
+    # eager twins: jax.jit is documented as a pure performance transformation, so the masks must agree.
+    # Eager nn.scan recompiles its body on every apply (~2 s), so only a few cases get a twin.
+    eager = ("lstm-cell_input-split_dropout_true", "lstm-cell_recurrent-split_recurrent_false")
+    twins = [
+        replace(case, id=case.id + "-nojit", config=dict(case.config, jit=False), label=case.label + " without jax.jit")
+        for case in cases
+        if case.id in eager
+    ]
+    # LSTMCell and OptimizedLSTMCell share flag groups: OptimizedLSTMCell is documented as the same
+    # cell, "more efficient", with "parameters compatible with LSTMCell"
+    return [
+        replace(case, flag_group="lstm-" + case.flag_group.removeprefix("optlstm-")) if case.flag_group else case
+        for case in cases + twins
+    ]
+
+
+class FlaxLinenAdapter(Adapter):
+    """Flax linen: nn.RNN over LSTMCell / OptimizedLSTMCell / GRUCell, with nn.Dropout where users put it."""
+
+    name = "flax_linen"
+    framework = "flax.linen"
+    dtype = np.float32
+
+    def __init__(self) -> None:
+        self._cases: list[Case] | None = None
+        self._built: dict[str, tuple[Any, Any, Any]] = {}
+
+    def unavailable_reason(self) -> str | None:
+        return _missing("flax.linen")
+
+    def versions(self) -> dict[str, str]:
+        return _jax_versions()
+
+    def device(self) -> str:
+        import jax
+
+        return jax.default_backend()
+
+    def cases(self) -> Sequence[Case]:
+        if self._cases is None:
+            self._cases = linen_cases()
+        return self._cases
+
+    def _build(self, case: Case) -> tuple[Any, Any, Any]:
+        """The model, its init'ed variables (the tree the parameters are written into) and its apply
+        function (jax.jit-wrapped for jit cases), built once per case: the model is stateless in linen,
+        so reusing it across runs changes nothing but the compile time."""
+        if case.id in self._built:
+            return self._built[case.id]
+        import jax
+        import jax.numpy as jnp
+
+        _, model_cls = _linen_classes()
+        cfg = case.config
+        before = cfg.get("dropout_before_rnn") or {}
+        wrapper = cfg.get("cell_wrapper") or {}
+        split = cfg.get("split_rngs")
+        model = model_cls(
+            cell_type=cfg["cell"]["type"],
+            features=cfg["cell"]["features"],
+            before_rate=before.get("rate", 0.0),
+            before_broadcast_dims=tuple(before.get("broadcast_dims", ())),
+            input_rate=wrapper.get("input_dropout", 0.0),
+            recurrent_rate=wrapper.get("recurrent_dropout", 0.0),
+            recurrent_rng=wrapper.get("recurrent_rng_collection", "recurrent_dropout"),
+            split_rngs=None if split is None else tuple(split.items()),
+        )
+        cell = case.cell
+        x = jnp.zeros((case.batch, case.steps, cell.input_size), jnp.float32)
+        h = jnp.zeros((case.batch, cell.hidden_size), jnp.float32)
+        variables = model.init(jax.random.key(0), x, h, h, False)
+        apply = functools.partial(model.apply)
+        if cfg.get("jit"):
+            apply = jax.jit(model.apply, static_argnums=(4,))
+        self._built[case.id] = (model, _to_plain(variables), apply)
+        return self._built[case.id]
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        import copy
+
+        import jax
+        import jax.numpy as jnp
+
+        _, variables, apply = self._build(case)
+        variables = copy.deepcopy(variables)
+        _linen_load(case.config["cell"]["type"], case.cell, params, variables["params"])
+        streams = list(case.config["apply_rngs"])
+        key = jax.random.key(seed)  # a user's training loop: one root key, split once per step
+        out = []
+        for call in calls:
+            x = jnp.asarray(np.swapaxes(call.x, 0, 1), jnp.float32)  # nn.RNN's default (B, T, F)
+            h0 = jnp.asarray(call.h0, jnp.float32)
+            c0 = jnp.asarray(call.c0 if call.c0 is not None else call.h0, jnp.float32)
+            key, step_key = jax.random.split(key)
+            if training:
+                rngs = dict(zip(streams, jax.random.split(step_key, len(streams))))
+                carry, y = apply(variables, x, h0, c0, True, rngs=rngs)
+            else:  # inference: deterministic=True, no rng passed, as users evaluate
+                carry, y = apply(variables, x, h0, c0, False)
+            out.append(_trace(case.cell, y, carry))
+        return out
+
+
+def _trace(cell: Cell, y: Any, carry: Any) -> Trace:
+    y = np.swapaxes(np.asarray(y, dtype=np.float64), 0, 1)
+    if cell.kind == "lstm":
+        c, h = carry
+        return Trace(y=y, h=np.asarray(h, np.float64), c=np.asarray(c, np.float64))
+    return Trace(y=y, h=np.asarray(carry, np.float64))
+
+
+# ====================================================================================================
+# Flax NNX
+# ====================================================================================================
+
+
+@functools.cache
+def _nnx_classes() -> type:
+    from flax import nnx
+
+    class DropoutCell(nnx.Module):
+        """The NNX randomness guide's recurrent-dropout cell, around a stock cell: nnx.Dropout on x_t
+        ('dropout' stream) and on the h fed to the cell ('recurrent_dropout' stream)."""
+
+        def __init__(self, cell, lstm: bool, input_rate: float, recurrent_rate: float, rngs) -> None:
+            self.cell, self.lstm = cell, lstm
+            self.drop_in = nnx.Dropout(input_rate, rngs=rngs) if input_rate else None
+            self.drop_h = (
+                nnx.Dropout(recurrent_rate, rngs=rngs, rng_collection="recurrent_dropout") if recurrent_rate else None
+            )
+
+        def __call__(self, carry, x):
+            if self.drop_in is not None:
+                x = self.drop_in(x)
+            if self.drop_h is not None:
+                carry = (carry[0], self.drop_h(carry[1])) if self.lstm else self.drop_h(carry)
+            return self.cell(carry, x)
+
+        def initialize_carry(self, input_shape, rngs=None):
+            return self.cell.initialize_carry(input_shape, rngs)
+
+        @property
+        def num_feature_axes(self) -> int:
+            return 1
+
+    return DropoutCell
+
+
+def _nnx_load(cell_type: str, cell: Cell, p: Params, module: Any) -> None:
+    import jax.numpy as jnp
+
+    def put(linear: Any, kernel: np.ndarray, bias: np.ndarray | None = None) -> None:
+        linear.kernel[...] = jnp.asarray(kernel)  # flax 0.12: the '.value' setter is deprecated
+        if bias is not None:
+            linear.bias[...] = jnp.asarray(bias)
+
+    if cell_type == "LSTMCell":  # per-gate Linear: ii, if_, ig, io (no bias), hi, hf, hg, ho (bias)
+        for gate, (wi, wh, b) in _lstm_gate_params(cell, p).items():
+            put(getattr(module, "if_" if gate == "f" else f"i{gate}"), wi)
+            put(getattr(module, f"h{gate}"), wh, b)
+    elif cell_type == "OptimizedLSTMCell":  # dense_i (I, 4H) no bias, dense_h (H, 4H) + bias, order i, f, g, o
+        put(module.dense_i, _f32(p.w_ih.T))
+        put(module.dense_h, _f32(p.w_hh.T), _f32(p.b_ih + p.b_hh))
+    else:  # GRUCell: dense_i (I, 3H) + bias, dense_h (H, 3H) WITHOUT bias, so no b_hn
+        n = p.rows(cell, "n")
+        if np.any(p.b_hh[n] != 0):
+            # CORE-NEEDED: a cell capability ("no b_hn") so the core keeps b_hh[n] = 0 in every probe and replay
+            raise UnrepresentableParams(
+                "flax.nnx.GRUCell has no b_hn (its dense_h has use_bias=False, though its docstring shows "
+                "r * (W_hn h + b_hn)); the canonical b_hh of the n gate is nonzero here and cannot be represented"
+            )
+        bias = p.b_ih + p.b_hh  # b_hh[n] is 0 here
+        put(module.dense_i, _f32(p.w_ih.T), _f32(bias))
+        put(module.dense_h, _f32(p.w_hh.T))
+
+
+def _nnx_case(
+    name: str,
+    cell_type: str,
+    claim: Claim,
+    label: str,
+    *,
+    input_rate: float = 0.0,
+    recurrent_rate: float = 0.0,
+    broadcast: str | None = None,
+) -> Case:
+    kind = "optlstm" if cell_type == "OptimizedLSTMCell" else CELL_KIND[cell_type]
+    config: dict[str, Any] = {
+        "cell": {"type": cell_type, "in_features": WIDTH, "hidden_features": WIDTH},
+        "cell_wrapper": {"input_dropout": input_rate, "recurrent_dropout": recurrent_rate},
+        "rnn": {"broadcast_rngs": broadcast} if broadcast else {},
+        "jit": True,  # users nnx.jit their train step; the eager twin checks jit changes nothing
+    }
+    return Case(
+        id=f"{kind}-{name}",
+        cell=_cell(cell_type),
+        config=config,
+        claim=claim,
+        steps=STEPS,
+        batch=BATCH,
+        label=label + " under nnx.jit",
+        # OptimizedLSTMCell is documented as LSTMCell, "more efficient": the same masks are expected
+        flag_group=f"lstm-{name}" if kind in ("lstm", "optlstm") else None,
+    )
+
+
+def nnx_cases() -> list[Case]:
+    cases = []
+    for cell_type in ("LSTMCell", "OptimizedLSTMCell", "GRUCell"):
+        c = f"nnx.{cell_type}({WIDTH}, {WIDTH}, rngs=rngs)"
+        cases += [
+            _nnx_case(
+                "input",
+                cell_type,
+                Claim("zaremba", {"input": P}, doc=f"{FLIP_INPUT} | {NNX_GUIDE}"),
+                f"nnx.RNN(DropoutCell({c}, nnx.Dropout({P}, rngs=rngs)))",
+                input_rate=P,
+            ),
+            _nnx_case(
+                "input-broadcast_rngs",
+                cell_type,
+                Claim("variational", {"input": P, "recurrent": 0.0}, doc=f"{NNX_GUIDE} | {NNX_DROPOUT_DOC}"),
+                f"nnx.RNN(DropoutCell({c}, nnx.Dropout({P}, rngs=rngs)), broadcast_rngs='dropout')",
+                input_rate=P,
+                broadcast="dropout",
+            ),
+            _nnx_case(
+                "recurrent-broadcast_rngs",
+                cell_type,
+                Claim("variational", {"input": 0.0, "recurrent": P}, doc=NNX_GUIDE),
+                f"nnx.RNN(DropoutCell({c}, nnx.Dropout({P}, rngs=rngs, rng_collection='recurrent_dropout')), "
+                "broadcast_rngs='recurrent_dropout')",
+                recurrent_rate=P,
+                broadcast="recurrent_dropout",
+            ),
+        ]
+    # one eager twin (eager nnx.scan retraces on every call, ~3 s): jit must not change the masks
+    twin = next(c for c in cases if c.id == "lstm-recurrent-broadcast_rngs")
+    cases.append(
+        replace(
+            twin,
+            id=twin.id + "-nojit",
+            config=dict(twin.config, jit=False),
+            label=twin.label.replace(" under nnx.jit", " without nnx.jit"),
+        )
+    )
+    return cases
+
+
+def _nnx_forward(rnn: Any, x: Any, carry0: Any) -> Any:
+    return rnn(x, initial_carry=carry0)
+
+
+class FlaxNNXAdapter(Adapter):
+    """Flax NNX: nnx.RNN over nnx.LSTMCell / OptimizedLSTMCell / GRUCell with nnx.Dropout in a cell."""
+
+    name = "flax_nnx"
+    framework = "flax.nnx"
+    dtype = np.float32
+
+    def __init__(self) -> None:
+        self._cases: list[Case] | None = None
+        self._jit: Any = None  # one nnx.jit of the forward pass: its cache is keyed on the graph structure
+
+    def unavailable_reason(self) -> str | None:
+        return _missing("flax.nnx")
+
+    def versions(self) -> dict[str, str]:
+        return _jax_versions()
+
+    def device(self) -> str:
+        import jax
+
+        return jax.default_backend()
+
+    def case_unavailable(self, case: Case) -> str | None:
+        if case.cell.kind == "gru":
+            # CORE-NEEDED: a cell capability "no b_hn" so that probes and replay keep that bias at zero
+            return (
+                "nnx.GRUCell has no hidden bias for the n gate (its dense_h has use_bias=False), so the canonical "
+                "parameters (b_hh of the n gate) cannot be represented"
+            )
+        return None
+
+    def cases(self) -> Sequence[Case]:
+        if self._cases is None:
+            self._cases = nnx_cases()
+        return self._cases
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        import jax
+        import jax.numpy as jnp
+        from flax import nnx
+
+        cfg = case.config
+        cell_type = cfg["cell"]["type"]
+        lstm = CELL_KIND[cell_type] == "lstm"
+        # the streams derive from jax.random.key(seed); NNX streams are stateful, so each call (a
+        # step of a user's loop) draws new keys from the same module, as the NNX guide describes
+        k_params, k_drop, k_rec = jax.random.split(jax.random.key(seed), 3)
+        rngs = nnx.Rngs(params=k_params, dropout=k_drop, recurrent_dropout=k_rec)
+        cell = getattr(nnx, cell_type)(cfg["cell"]["in_features"], cfg["cell"]["hidden_features"], rngs=rngs)
+        _nnx_load(cell_type, case.cell, params, cell)
+        wrapper = cfg["cell_wrapper"]
+        model = _nnx_classes()(cell, lstm, wrapper["input_dropout"], wrapper["recurrent_dropout"], rngs)
+        rnn = nnx.RNN(model, return_carry=True, **cfg["rnn"])
+        if training:
+            rnn.train()
+        else:
+            rnn.eval()
+
+        forward = _nnx_forward
+        if cfg["jit"]:
+            if self._jit is None:
+                self._jit = nnx.jit(_nnx_forward)
+            forward = self._jit
+        out = []
+        for call in calls:
+            x = jnp.asarray(np.swapaxes(call.x, 0, 1), jnp.float32)
+            h0 = jnp.asarray(call.h0, jnp.float32)
+            carry0 = (jnp.asarray(call.c0, jnp.float32), h0) if lstm else h0
+            carry, y = forward(rnn, x, carry0)
+            out.append(_trace(case.cell, y, carry))
+        return out
+
+
+# ====================================================================================================
+# jax.experimental.rnn
+# ====================================================================================================
+
+
+def jax_rnn_cases() -> list[Case]:
+    cell = Cell("lstm", WIDTH, WIDTH)
+    out = []
+    for rate in (0.0, P):
+        out.append(
+            Case(
+                id=f"lstm_ref-dropout_{rate:g}",
+                cell=cell,
+                config={"function": "lstm_ref", "num_layers": 1, "dropout": rate, "bidirectional": False},
+                claim=Claim("none", {}, doc=JAX_RNN_DOC),
+                steps=STEPS,
+                batch=BATCH,
+                label=f"jax.experimental.rnn.lstm_ref(..., num_layers=1, dropout={rate:g})",
+            )
+        )
+    # CORE-NEEDED: rnn.lstm (cuDNN) runs only on a CUDA/ROCm backend; on CPU it raises before any
+    # dropout is involved, so it is not a case here (see notes/jax.md)
+    return out
+
+
+class JaxRNNAdapter(Adapter):
+    """jax.experimental.rnn.lstm_ref, the pure-JAX reference of the cuDNN LSTM (CPU)."""
+
+    name = "jax_rnn"
+    framework = "jax.experimental.rnn"
+    dtype = np.float32
+
+    def unavailable_reason(self) -> str | None:
+        return _missing("jax.experimental.rnn")
+
+    def versions(self) -> dict[str, str]:
+        return _jax_versions()
+
+    def device(self) -> str:
+        import jax
+
+        return jax.default_backend()
+
+    def cases(self) -> Sequence[Case]:
+        return jax_rnn_cases()
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        import jax.numpy as jnp
+        from jax.experimental import rnn
+
+        cfg, cell = case.config, case.cell
+        # one pseudo-layer: torch's (4H, I), (4H, H), b_ih, b_hh, gate order i, f, g, o, two biases
+        w_ih, w_hh = {0: jnp.asarray(_f32(params.w_ih))}, {0: jnp.asarray(_f32(params.w_hh))}
+        b_ih, b_hh = {0: jnp.asarray(_f32(params.b_ih))}, {0: jnp.asarray(_f32(params.b_hh))}
+        # the op has neither a key nor a training flag: ``seed`` and ``training`` cannot reach it
+        out = []
+        for call in calls:
+            x = jnp.asarray(np.swapaxes(call.x, 0, 1), jnp.float32)  # batch-first
+            lengths = jnp.full((x.shape[0],), x.shape[1], jnp.int32)
+            y, h_n, c_n = rnn.lstm_ref(
+                x,
+                jnp.asarray(call.h0, jnp.float32)[None],
+                jnp.asarray(call.c0, jnp.float32)[None],
+                w_ih,
+                w_hh,
+                b_ih,
+                b_hh,
+                lengths,
+                cell.input_size,
+                cell.hidden_size,
+                cfg["num_layers"],
+                cfg["dropout"],
+                cfg["bidirectional"],
+            )
+            out.append(_trace(cell, y, (c_n[0], h_n[0])))
+        return out
