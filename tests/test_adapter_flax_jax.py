@@ -1,0 +1,91 @@
+"""The JAX adapters map the canonical parameters exactly and seed reproducibly (skipped without flax)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dropspec.adapters.base import CallInputs
+from dropspec.adapters.flax_jax import (
+    FlaxLinenAdapter,
+    FlaxNNXAdapter,
+    JaxRNNAdapter,
+    UnrepresentableParams,
+)
+from dropspec.reference import Params, forward
+
+pytest.importorskip("flax", reason="flax is not installed: `pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`")
+
+
+def _calls(case, rng, n=2):
+    shape = (case.batch, case.cell.hidden_size)
+    return [
+        CallInputs(
+            x=rng.standard_normal((case.steps, case.batch, case.cell.input_size)),
+            h0=0.5 * rng.standard_normal(shape),
+            c0=0.5 * rng.standard_normal(shape) if case.cell.kind == "lstm" else None,
+        )
+        for _ in range(n)
+    ]
+
+
+def _case(adapter, case_id):
+    return next(c for c in adapter.cases() if c.id == case_id)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "case_id"),
+    [
+        (FlaxLinenAdapter, "lstm-cell_input-split_dropout_true"),
+        (FlaxLinenAdapter, "optlstm-dropout_before_rnn"),
+        (FlaxLinenAdapter, "gru-dropout_before_rnn"),
+        (FlaxNNXAdapter, "lstm-recurrent-broadcast_rngs"),
+        (FlaxNNXAdapter, "optlstm-input"),
+        (JaxRNNAdapter, "lstm_ref-dropout_0"),
+    ],
+)
+def test_inference_equals_reference(adapter, case_id):
+    a = adapter()
+    case = _case(a, case_id)
+    rng = np.random.default_rng(0)
+    params = Params.random(case.cell, rng)
+    calls = _calls(case, rng)
+    for got, c in zip(a.run(case, params, calls, seed=3, training=False), calls):
+        want = forward(case.cell, params, c.x, c.h0, c.c0)
+        np.testing.assert_allclose(got.y, want.y, rtol=2e-3, atol=2e-4)
+        np.testing.assert_allclose(got.h, want.h, rtol=2e-3, atol=2e-4)
+        if want.c is not None:
+            np.testing.assert_allclose(got.c, want.c, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "case_id"),
+    [(FlaxLinenAdapter, "lstm-cell_input-split_dropout_true"), (FlaxNNXAdapter, "lstm-input")],
+)
+def test_same_seed_same_masks_new_call_new_masks(adapter, case_id):
+    a = adapter()
+    case = _case(a, case_id)
+    rng = np.random.default_rng(1)
+    params = Params.random(case.cell, rng)
+    calls = _calls(case, rng, n=1) * 2  # the same inputs twice: only the masks can differ
+    first = a.run(case, params, calls, seed=5, training=True)
+    again = a.run(case, params, calls, seed=5, training=True)
+    other = a.run(case, params, calls, seed=6, training=True)
+    np.testing.assert_array_equal(first[0].y, again[0].y)
+    np.testing.assert_array_equal(first[1].y, again[1].y)
+    assert not np.array_equal(first[0].y, first[1].y), "a second call must draw new masks"
+    assert not np.array_equal(first[0].y, other[0].y), "another seed must draw other masks"
+
+
+def test_nnx_gru_refuses_a_b_hn_it_cannot_hold():
+    a = FlaxNNXAdapter()
+    case = _case(a, "gru-input")
+    rng = np.random.default_rng(2)
+    params = Params.random(case.cell, rng)
+    calls = _calls(case, rng, n=1)
+    with pytest.raises(UnrepresentableParams):
+        a.run(case, params, calls, seed=0, training=False)
+    params.b_hh[params.rows(case.cell, "n")] = 0.0  # representable: must then match the reference exactly
+    got = a.run(case, params, calls, seed=0, training=False)[0]
+    want = forward(case.cell, params, calls[0].x, calls[0].h0)
+    np.testing.assert_allclose(got.y, want.y, rtol=2e-3, atol=2e-4)
