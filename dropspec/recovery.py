@@ -105,7 +105,7 @@ def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
     finite = np.concatenate([a[np.isfinite(a)] for a in arrays])
     kept = finite[np.abs(finite) > tol]
-    scale = float(np.median(kept)) if kept.size else 1.0
+    scale = float(np.median(kept[:100_000])) if kept.size else 1.0  # all kept values agree, or nothing is snapped
     if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
         return arrays
     scale = 1.0 if abs(scale - 1.0) <= tol else scale
