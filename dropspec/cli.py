@@ -52,7 +52,8 @@ def _report(args: argparse.Namespace) -> int:
         print(f"dropspec: no results in {results}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
         return 2
     try:
-        matrix = write_reports(results, Path(args.out))
+        readme = Path(args.readme) if args.readme else None
+        matrix = write_reports(results, Path(args.out), readme=readme)
     except ValueError as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     report = sub.add_parser("report", help="merge results into reports/matrix.{json,md}")
     report.add_argument("--results", default="results", help="results directory (default: results)")
     report.add_argument("--out", default="reports", help="output directory (default: reports)")
+    report.add_argument("--readme", help="also write the findings into this README's 'What we found' block")
     report.set_defaults(func=_report)
 
     spec = sub.add_parser("spec", help="work with the spec").add_subparsers(dest="spec_command", required=True)
