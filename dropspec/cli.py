@@ -53,11 +53,36 @@ def _report(args: argparse.Namespace) -> int:
         return 2
     try:
         readme = Path(args.readme) if args.readme else None
-        matrix = write_reports(results, Path(args.out), readme=readme)
+        matrix = write_reports(results, Path(args.out), readme=readme, site=not args.no_site)
     except ValueError as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
     print(f"dropspec: wrote {args.out}/matrix.json and {args.out}/matrix.md ({len(matrix['adapters'])} adapters)")
+    if not args.no_site:
+        print(f"dropspec: wrote {args.out}/index.html, {args.out}/masks/ and {args.out}/spec/")
+    return 0
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .publish.specdoc import write_spec_document
+
+    try:
+        paths = write_spec_document(Path(args.out), load_spec())
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"dropspec: wrote {', '.join(str(p) for p in paths)}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from .publish.explain import ExplainError, explain
+
+    try:
+        sys.stdout.write(explain(args.adapter, args.case, args.clause, Path(args.results)))
+    except ExplainError as exc:
+        print(f"dropspec: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -117,7 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--results", default="results", help="results directory (default: results)")
     report.add_argument("--out", default="reports", help="output directory (default: reports)")
     report.add_argument("--readme", help="also write the findings into this README's 'What we found' block")
+    report.add_argument("--no-site", action="store_true", help="skip index.html, masks/ and spec/")
     report.set_defaults(func=_report)
+
+    explain = sub.add_parser("explain", help="a bug report in Markdown for one (adapter, case, clause) result")
+    explain.add_argument("adapter")
+    explain.add_argument("case")
+    explain.add_argument("clause")
+    explain.add_argument("--results", default="results", help="results directory (default: results)")
+    explain.set_defaults(func=_explain)
 
     spec = sub.add_parser("spec", help="work with the spec").add_subparsers(dest="spec_command", required=True)
     validate = spec.add_parser("validate", help="validate scheme files (default: all of spec/)")
@@ -125,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     validate.set_defaults(func=_validate)
     spec.add_parser("schema", help="print the JSON Schema of a scheme file").set_defaults(func=_schema)
     spec.add_parser("clauses", help="list every clause id").set_defaults(func=_clauses)
+    render = spec.add_parser("render", help="the spec as Markdown and HTML, with a page comparing schemes")
+    render.add_argument("--out", default="reports/spec", help="output directory (default: reports/spec)")
+    render.set_defaults(func=_render)
 
     sub.add_parser("adapters", help="list adapters and whether each can run here").set_defaults(func=_adapters)
     args = parser.parse_args(argv)

@@ -411,10 +411,29 @@ class Suite:
         ids = [c.id for c in self.cases]
         if len(ids) != len(set(ids)):
             raise ValueError(f"adapter {adapter.name!r} has repeated case ids; every case id must be unique")
+        for case in self.cases:
+            self._check_claim(case)
         self.deviations = deviations or Deviations.for_adapter(adapter.name, self.spec, ids)
         self.timeout, self.on_result = timeout, on_result
         self._observations: dict[str, Observation] = {}
         self._lock = threading.Lock()
+
+    def _check_claim(self, case: Case) -> None:
+        """A case's claim must name a spec scheme and rates for that scheme's sites (``site@layer`` in a stack)."""
+        where = f"adapter {self.adapter.name!r}, case {case.id!r}"
+        try:
+            scheme = self.spec.scheme(case.claim.scheme)
+        except KeyError as exc:
+            raise ValueError(f"{where}: {exc.args[0]}") from None
+        sites = {m.site for m in scheme.masks}
+        for key, p in case.claim.rates.items():
+            site, _, layer = key.partition("@")
+            bad_layer = bool(layer) and not (layer.isdigit() and 1 <= int(layer) <= case.cell.layers)
+            if site not in sites or bad_layer or not 0.0 <= p < 1.0 or (case.cell.layers > 1 and not layer):
+                raise ValueError(
+                    f"{where}: claim rate {key!r}={p} does not fit scheme {scheme.id!r} (sites: {sorted(sites)}"
+                    f"{', written site@layer in a stack' if case.cell.layers > 1 else ''}; 0 <= p < 1)"
+                )
 
     def pairs(self) -> list[tuple[Clause, Case]]:
         """Every (clause, case), grouped by case so each case is observed once, in order."""

@@ -164,7 +164,7 @@ def render_markdown(matrix: dict[str, Any]) -> str:
 
 
 def write_reports(
-    results_dir: Path, out_dir: Path, spec: Spec | None = None, readme: Path | None = None
+    results_dir: Path, out_dir: Path, spec: Spec | None = None, readme: Path | None = None, site: bool = True
 ) -> dict[str, Any]:
     """matrix.json, matrix.md and findings.md in ``out_dir``; the findings also go into ``readme``'s
     'What we found' block when it has one."""
@@ -179,4 +179,8 @@ def write_reports(
     )
     if readme is not None:
         update_readme(readme, text)
+    if site:  # index.html, masks/ADAPTER/CASE.png and spec/ next to the matrix
+        from .publish import write_site
+
+        write_site(out_dir, matrix, runs, results_dir, spec or default_spec())
     return matrix
