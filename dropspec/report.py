@@ -77,6 +77,7 @@ def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
         cases[name] = [
             {
                 "case": case_id,
+                "cell": record.get("cell"),
                 "label": record.get("label"),
                 "config": record.get("config"),
                 "documented_as": record.get("claim", {}).get("scheme"),
