@@ -12,9 +12,8 @@ dropout users write around the cells and modules: ``nn.Dropout`` on the input at
 Gal and Ghahramani 2016). Those user loops are ordinary functions below; each case records their
 source in ``config["user_code"]``.
 
-CORE-NEEDED (see /work/notes/torch.md): stacked layers (``num_layers > 1``, where ``dropout=``
-acts), bidirectional outputs, CUDA/cuDNN cases with a per-case skip, per-case dtype tolerances,
-and a ``weight_hh`` (DropConnect) recovery for WeightDrop.
+Not yet measured (see /work/notes/torch.md): bidirectional layers and stacks deeper than two layers (the
+core sees those only in part), CUDA/cuDNN cases (no GPU here), and WeightDrop (no ``weight_hh`` recovery yet).
 """
 
 from __future__ import annotations
