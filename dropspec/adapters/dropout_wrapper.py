@@ -31,7 +31,8 @@ from .keras3 import keras_weights
 
 KEEP = 0.75
 P = 1.0 - KEEP
-STEPS, BATCH, WIDTH = 8, 16, 8
+# 64 units: a mask shared by the batch must be wide enough that a repeat by chance is far below 1e-6
+STEPS, BATCH, WIDTH = 8, 16, 64
 INSTALL = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e dropout_wrapper`"
 URL = "https://www.tensorflow.org/api_docs/python/tf/compat/v1/nn/rnn_cell/DropoutWrapper"
 DOC_VARIATIONAL = (
