@@ -62,6 +62,32 @@ def findings(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def summary(runs: list[dict[str, Any]]) -> str:
+    """The README's short form: per adapter, how many cases deviate and which clauses they break."""
+    lines = []
+    for run in runs:
+        bad = [r for r in run["results"] if r["status"] in BAD]
+        if not bad:
+            continue
+        versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items())
+        crashed = {c for c, rec in run["cases"].items() if (rec.get("observation") or {}).get("error")}
+        counts: dict[str, set[str]] = {}
+        for r in bad:
+            if r["case"] not in crashed:
+                counts.setdefault(r["clause"], set()).add(r["case"])
+        cases = len({r["case"] for r in bad})
+        head = f"- **{run['adapter']}** ({versions}): {cases} of {len(run['cases'])} cases deviate"
+        head += f"; {len(crashed)} crash" if crashed else ""
+        broken = ", ".join(f"`{c}` ({len(v)})" for c, v in sorted(counts.items())) or "nothing besides the crashes"
+        lines.append(f"{head}. Broken: {broken}.")
+    if not lines:
+        return "No deviations in the results.\n"
+    return (
+        "\n".join(lines)
+        + "\n\nEvery case, with what it was documented as, what it behaves as and the message: `reports/findings.md`.\n"
+    )
+
+
 def update_readme(readme: Path, text: str) -> bool:
     """Replace the README's findings block (between the markers); False when it has none."""
     if not readme.exists():
