@@ -390,7 +390,21 @@ def linen_cases() -> list[Case]:
     ]
 
 
-class FlaxLinenAdapter(Adapter):
+class _JaxAdapter(Adapter):
+    """What the three JAX adapters share: float32, the JAX versions, the backend JAX runs on."""
+
+    dtype = np.float32
+
+    def versions(self) -> dict[str, str]:
+        return _jax_versions()
+
+    def device(self) -> str:
+        import jax
+
+        return jax.default_backend()
+
+
+class FlaxLinenAdapter(_JaxAdapter):
     """Flax linen: nn.RNN over LSTMCell / OptimizedLSTMCell / GRUCell, with nn.Dropout where users put it."""
 
     name = "flax_linen"
@@ -403,14 +417,6 @@ class FlaxLinenAdapter(Adapter):
 
     def unavailable_reason(self) -> str | None:
         return _missing("flax.linen")
-
-    def versions(self) -> dict[str, str]:
-        return _jax_versions()
-
-    def device(self) -> str:
-        import jax
-
-        return jax.default_backend()
 
     def cases(self) -> Sequence[Case]:
         if self._cases is None:
@@ -627,7 +633,7 @@ def _nnx_forward(rnn: Any, x: Any, carry0: Any) -> Any:
     return rnn(x, initial_carry=carry0)
 
 
-class FlaxNNXAdapter(Adapter):
+class FlaxNNXAdapter(_JaxAdapter):
     """Flax NNX: nnx.RNN over nnx.LSTMCell / OptimizedLSTMCell / GRUCell with nnx.Dropout in a cell."""
 
     name = "flax_nnx"
@@ -640,14 +646,6 @@ class FlaxNNXAdapter(Adapter):
 
     def unavailable_reason(self) -> str | None:
         return _missing("flax.nnx")
-
-    def versions(self) -> dict[str, str]:
-        return _jax_versions()
-
-    def device(self) -> str:
-        import jax
-
-        return jax.default_backend()
 
     def case_unavailable(self, case: Case) -> str | None:
         if case.cell.kind == "gru":
@@ -725,7 +723,7 @@ def jax_rnn_cases() -> list[Case]:
     return out
 
 
-class JaxRNNAdapter(Adapter):
+class JaxRNNAdapter(_JaxAdapter):
     """jax.experimental.rnn.lstm_ref, the pure-JAX reference of the cuDNN LSTM (CPU)."""
 
     name = "jax_rnn"
@@ -734,14 +732,6 @@ class JaxRNNAdapter(Adapter):
 
     def unavailable_reason(self) -> str | None:
         return _missing("jax.experimental.rnn")
-
-    def versions(self) -> dict[str, str]:
-        return _jax_versions()
-
-    def device(self) -> str:
-        import jax
-
-        return jax.default_backend()
 
     def cases(self) -> Sequence[Case]:
         return jax_rnn_cases()
