@@ -62,10 +62,13 @@ class Recovered:
 
 def _div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndarray:
     """``a / b``, and NaN (unobservable) where ``|b|`` is below ``floor``."""
-    b = np.broadcast_to(np.asarray(b, dtype=float), np.shape(a))
+    b = np.asarray(b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = np.asarray(a, dtype=float) / b
-    return np.where(np.abs(b) >= floor, out, np.nan)
+    small = np.abs(b) < floor
+    if small.any():
+        out = np.where(small, np.nan, out)
+    return out
 
 
 def _atanh(v: np.ndarray) -> np.ndarray:
@@ -103,11 +106,15 @@ def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
 def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     """Round a site's recovered values to the mask they measure: 0, or the one keep value (1 when
     within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
-    finite = np.concatenate([a[np.isfinite(a)] for a in arrays])
-    kept = finite[np.abs(finite) > tol]
-    scale = float(np.median(kept[:100_000])) if kept.size else 1.0  # all kept values agree, or nothing is snapped
-    if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
-        return arrays
+    sample = np.concatenate([a.ravel()[:100_000] for a in arrays])
+    sample = sample[np.isfinite(sample) & (np.abs(sample) > tol)]
+    scale = float(np.median(sample)) if sample.size else 1.0  # all kept values agree, or nothing is snapped
+    limit = tol * max(1.0, abs(scale))
+    for a in arrays:
+        with np.errstate(invalid="ignore"):
+            wrong = (np.abs(a) > tol) & (np.abs(a - scale) > limit)  # NaN compares False: not wrong
+        if wrong.any():
+            return arrays
     scale = 1.0 if abs(scale - 1.0) <= tol else scale
     return [np.where(np.isfinite(a), np.where(np.abs(a) <= tol, 0.0, scale), np.nan) for a in arrays]
 
