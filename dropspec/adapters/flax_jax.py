@@ -409,7 +409,6 @@ class FlaxLinenAdapter(_JaxAdapter):
 
     name = "flax_linen"
     framework = "flax.linen"
-    dtype = np.float32
 
     def __init__(self) -> None:
         self._cases: list[Case] | None = None
@@ -638,7 +637,6 @@ class FlaxNNXAdapter(_JaxAdapter):
 
     name = "flax_nnx"
     framework = "flax.nnx"
-    dtype = np.float32
 
     def __init__(self) -> None:
         self._cases: list[Case] | None = None
@@ -728,7 +726,6 @@ class JaxRNNAdapter(_JaxAdapter):
 
     name = "jax_rnn"
     framework = "jax.experimental.rnn"
-    dtype = np.float32
 
     def unavailable_reason(self) -> str | None:
         return _missing("jax.experimental.rnn")
