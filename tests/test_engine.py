@@ -146,3 +146,19 @@ def test_a_case_that_cannot_run_here_is_skipped_with_the_reason_never_passed() -
     first = [r for r in results if r.case == adapter.cases()[0].id]
     assert {r.status for r in first} <= {"skip", "not_applicable"} and any(r.status == "skip" for r in first)
     assert all("needs a CUDA device" in r.message for r in first if r.status == "skip")
+
+
+def test_a_claim_that_does_not_fit_its_scheme_names_the_case_and_the_fix() -> None:
+    from dataclasses import replace
+
+    from dropspec.adapters.base import Claim
+    from dropspec.adapters.reference import ReferenceAdapter, reference_cases
+
+    case = next(c for c in reference_cases() if c.claim.scheme == "zaremba" and c.cell.layers == 1)
+    bad = replace(case, claim=Claim("zaremba", {"recurrent": 0.25}))
+    with pytest.raises(
+        ValueError, match=r"case 'rnn-zaremba': claim rate 'recurrent'=0.25 does not fit scheme 'zaremba'"
+    ):
+        Suite(ReferenceAdapter([bad]))
+    with pytest.raises(ValueError, match="unknown scheme 'zarembaa'"):
+        Suite(ReferenceAdapter([replace(case, claim=Claim("zarembaa", {}))]))
