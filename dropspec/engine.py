@@ -22,7 +22,7 @@ import numpy as np
 from .adapters.base import Adapter, CallInputs, Case
 from .deviations import Deviations
 from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
-from .masks import base_site, site_key
+from .masks import base_site, part_of, site_key
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_cell
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
@@ -72,8 +72,8 @@ class Observation:
 def _random_calls(case: Case, rng: np.random.Generator, same: bool = False) -> list[CallInputs]:
     """Random inputs for ``CALLS`` calls; with ``same`` every call gets the first call's inputs."""
     cell, shape = case.cell, (case.batch, case.cell.hidden_size)
-    if cell.layers > 1:
-        shape = (cell.layers, *shape)
+    if cell.stacked:
+        shape = (cell.parts, *shape)
 
     def one() -> CallInputs:
         return CallInputs(
@@ -111,8 +111,8 @@ def _identical(got: Sequence[Trace], want: Sequence[Trace]) -> bool:
 
 
 def random_params(cell: Cell, rng: np.random.Generator) -> Params | list[Params]:
-    if cell.layers > 1:
-        return [Params.random(cell.layer(i), rng) for i in range(cell.layers)]
+    if cell.stacked:
+        return [Params.random(cell.layer(i), rng) for i in range(cell.parts)]
     return Params.random(cell, rng)
 
 
@@ -120,8 +120,8 @@ def replay_params(cell: Cell, rng: np.random.Generator) -> Params | list[Params]
     """Random parameters for the replay. In a reset-before GRU the reset gate acts only through
     ``r * s * m_n``, so its masks cannot be seen where the n gate's recurrent mask is 0; the replay
     gives the reset gate diagonal weights, so that those unseen elements have no effect there either."""
-    if cell.layers > 1:
-        return [replay_params(cell.layer(i), rng) for i in range(cell.layers)]
+    if cell.stacked:
+        return [replay_params(cell.layer(i), rng) for i in range(cell.parts)]
     params = Params.random(cell, rng)
     if cell.kind == "gru" and not cell.reset_after:
         rows = params.rows(cell, "r")
@@ -158,6 +158,9 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             CALLS,
             lambda name, p, c: run(p, c, training=True),
             eps=float(np.finfo(adapter.dtype).eps),
+            # the weight probes cost G (H - 1) runs, so only a claim that drops weights pays for them;
+            # unclaimed weight drop still fails common.replay.explained (see recovery_weights)
+            weight_hh=case.claim.rates.get("weight_hh", 0.0) > 0,
         )
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
         obs.behaves_as = behaves_as(obs.fingerprint, spec, case.cell)
@@ -239,7 +242,7 @@ class Judge:
         if kind != "site_inactive" and not targets:
             return self.na(f"the case does not drop {self.clause.check.site} (p=0)")
         if kind == "site_inactive":
-            names = [self.clause.check.site] if self.case.cell.layers == 1 else [n for n, _, _ in self.targets(True)]
+            names = [n for n, _, _ in self.targets(True)]
             dropped = [n for n in names if n in self.obs.fingerprint.sites]
             return self.verdict(not dropped, "dropped at=" + (",".join(dropped) or "none"), "none")
         verdicts = [getattr(self, kind)(name, got, rate) for name, got, rate in targets]
@@ -255,7 +258,7 @@ class Judge:
         """The results names the site check covers (``input``, or ``input@2``, ... in a stack),
         with what was found there and the documented rate; only those dropped unless ``every``."""
         site, cell = self.clause.check.site, self.case.cell
-        names = [site] if cell.layers == 1 else [site_key(site, i, cell) for i in range(cell.layers)]
+        names = [site_key(site, i, cell) for i in range(cell.parts)]
         rates = {n: float(self.case.claim.rates.get(n, 0.0)) for n in names}
         return [(n, self.obs.fingerprint.sites.get(n), rates[n]) for n in names if every or rates[n] > 0]
 
@@ -425,14 +428,15 @@ class Suite:
             scheme = self.spec.scheme(case.claim.scheme)
         except KeyError as exc:
             raise ValueError(f"{where}: {exc.args[0]}") from None
-        sites = {m.site for m in scheme.masks}
+        sites, cell = {m.site for m in scheme.masks}, case.cell
         for key, p in case.claim.rates.items():
-            site, _, layer = key.partition("@")
-            bad_layer = bool(layer) and not (layer.isdigit() and 1 <= int(layer) <= case.cell.layers)
-            if site not in sites or bad_layer or not 0.0 <= p < 1.0 or (case.cell.layers > 1 and not layer):
+            site, at, _ = key.partition("@")
+            bad_part = part_of(key, cell) is None if cell.stacked else bool(at)
+            if site not in sites or bad_part or not 0.0 <= p < 1.0:
+                how = ", written site@layer in a stack (site@layer r for a reverse direction)" if cell.stacked else ""
                 raise ValueError(
-                    f"{where}: claim rate {key!r}={p} does not fit scheme {scheme.id!r} (sites: {sorted(sites)}"
-                    f"{', written site@layer in a stack' if case.cell.layers > 1 else ''}; 0 <= p < 1)"
+                    f"{where}: claim rate {key!r}={p} does not fit scheme {scheme.id!r} (sites: {sorted(sites)}{how};"
+                    " 0 <= p < 1)"
                 )
 
     def pairs(self) -> list[tuple[Clause, Case]]:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .masks import base_site, merges_carry_into_recurrent, site_key
+from .masks import all_sites, base_site, merges_carry_into_recurrent, site_key
 from .recovery import TOL
 from .reference import GATED_SITES, Cell, Masks
 from .spec import Scheme, Spec
@@ -63,6 +63,8 @@ def _stack(masks: list[Masks], site: str) -> np.ndarray | None:
     arrays = [m.get(site) for m in masks]
     if all(a is None for a in arrays):
         return None
+    if site == "weight_hh":
+        return _weight_stack(arrays)
     ref = next(a for a in arrays if a is not None)
     out = np.stack([np.asarray(a if a is not None else np.ones_like(ref), dtype=float) for a in arrays])
     return out if site in GATED_SITES else out[:, None]
@@ -77,6 +79,18 @@ def _varies(values: np.ndarray, axis: int, scale: float) -> bool:
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: unobservable elements
         spread = np.nanmax(values, axis=axis) - np.nanmin(values, axis=axis)
     return bool(np.any(spread[np.isfinite(spread)] > TOL * max(1.0, scale)))
+
+
+def _weight_stack(arrays: list) -> np.ndarray:
+    """``(calls, 1, T, B, G*H*H)`` for the weight_hh site: the mask is elementwise over the whole
+    matrix, so it has no gate axis (``gates`` is reported as None and ``site_gates`` does not apply)
+    and every matrix element is a unit. A call's mask is ``(G*H, H)`` or ``(T, B, G*H, H)``."""
+    full = [np.asarray(a, dtype=float) for a in arrays if a is not None]
+    lead = next((a.shape[:2] for a in full if a.ndim == 4), (1, 1))
+    rows, cols = full[0].shape[-2:]
+    shape = (*lead, rows, cols)
+    out = np.stack([np.broadcast_to(1.0 if a is None else np.asarray(a, dtype=float), shape) for a in arrays])
+    return out.reshape(len(arrays), 1, *lead, rows * cols)
 
 
 def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
@@ -148,9 +162,9 @@ def attribute_carried_state(cell: Cell, masks: list[Masks]) -> list[Masks]:
 def fingerprint(cell: Cell, masks: list) -> Fingerprint:
     """The fingerprint of one call's masks per entry of ``masks`` (per layer for a stack: its sites
     are then named ``input@1``, ``input@2``, ...)."""
-    if cell.layers > 1:
+    if cell.stacked:
         sites, carried = {}, False
-        for index in range(cell.layers):
+        for index in range(cell.parts):
             layer = fingerprint(cell.layer(index), [m[index] for m in masks])
             for name, site in layer.sites.items():
                 site.site = site_key(name, index, cell)
@@ -159,7 +173,7 @@ def fingerprint(cell: Cell, masks: list) -> Fingerprint:
         return Fingerprint(sites=sites, carried_state_dropped=carried)
     masks = attribute_carried_state(cell, masks)
     sites = {}
-    for site in cell.sites:
+    for site in all_sites(cell):
         values = _stack(masks, site)
         if values is not None:
             sites[site] = site_fingerprint(site, values)
@@ -205,18 +219,18 @@ def complete(cell: Cell, masks: list) -> tuple[list, int]:
     """Fill unobservable elements from the structure the observable ones show (a gate-shared
     mask from the other gates, a time-invariant mask from the other steps), for a replay.
     Returns the masks and how many elements were still unknown and set to 1."""
-    if cell.layers > 1:
+    if cell.stacked:
         per_layer, unknown = [], 0
-        for index in range(cell.layers):
+        for index in range(cell.parts):
             filled, missing = complete(cell.layer(index), [m[index] for m in masks])
             per_layer.append(filled)
             unknown += missing
-        return [[per_layer[i][call] for i in range(cell.layers)] for call in range(len(masks))], unknown
+        return [[per_layer[i][call] for i in range(cell.parts)] for call in range(len(masks))], unknown
     filled = [
         Masks(**{k: (None if v is None else np.array(v, dtype=float)) for k, v in m.__dict__.items()}) for m in masks
     ]
     unknown = 0
-    for site in cell.sites:
+    for site in all_sites(cell):
         values = _stack(filled, site)
         if values is None or np.isfinite(values).all():
             continue
@@ -227,19 +241,26 @@ def complete(cell: Cell, masks: list) -> tuple[list, int]:
                 values = np.where(np.isfinite(values), values, np.nanmax(values, axis=1, keepdims=True))
             if fp.resample != "per_step":
                 values = np.where(np.isfinite(values), values, np.nanmax(values, axis=2, keepdims=True))
+            if site == "weight_hh" and fp.batch == "shared":  # a weight seen through one sample serves all
+                values = np.where(np.isfinite(values), values, np.nanmax(values, axis=3, keepdims=True))
         unknown += int((~np.isfinite(values)).sum())
         values = np.where(np.isfinite(values), values, 1.0)
         for call, m in enumerate(filled):
-            filled[call] = m.with_site(site, values[call] if site in GATED_SITES else values[call, 0])
+            if site == "weight_hh":  # back to (G*H, H), or (T, B, G*H, H) when it varies by step or sample
+                lead = values.shape[2:4] if values.shape[2:4] != (1, 1) else ()
+                rows = len(cell.gates) * cell.hidden_size
+                filled[call] = m.with_site(site, values[call, 0].reshape(*lead, rows, cell.hidden_size))
+            else:
+                filled[call] = m.with_site(site, values[call] if site in GATED_SITES else values[call, 0])
     return filled, unknown
 
 
 def flat_masks(cell: Cell, call_masks) -> dict[str, np.ndarray]:
     """One call's dropped sites by result name (``input``, or ``input@2`` in a stack)."""
-    layers = call_masks if cell.layers > 1 else [call_masks]
+    layers = call_masks if cell.stacked else [call_masks]
     out = {}
     for index, m in enumerate(layers):
-        for site in cell.layer(index).sites if cell.layers > 1 else cell.sites:
+        for site in cell.layer(index).sites if cell.stacked else all_sites(cell):
             if m.get(site) is not None:
                 out[site_key(site, index, cell)] = np.asarray(m.get(site))
     return out

@@ -9,8 +9,20 @@ import numpy as np
 from .reference import GATED_SITES, Cell, Masks
 from .spec import MaskRule
 
+#: sites that mask parameters rather than activations; recovery reads them only when a claim names them
+WEIGHT_SITES = ("weight_hh",)
+
+
+def all_sites(cell: Cell) -> tuple[str, ...]:
+    """The activation sites of ``cell`` and the weight sites."""
+    return (*cell.sites, *WEIGHT_SITES)
+
 
 def site_shape(cell: Cell, site: str, steps: int, batch: int) -> tuple[int, ...]:
+    """The full shape of one call's mask. ``weight_hh`` is ``(T, B, G*H, H)``, so a mask redrawn per
+    step or per sample can be written down; one drawn once per call is stored as ``(G*H, H)``."""
+    if site == "weight_hh":
+        return (steps, batch, len(cell.gates) * cell.hidden_size, cell.hidden_size)
     if site == "input":
         return (len(cell.gates), steps, batch, cell.input_size)
     if site == "recurrent":
@@ -35,6 +47,8 @@ def sample_site(rule: MaskRule, cell: Cell, p: float, steps: int, batch: int, rn
     if rule.batch == "shared":
         draw[t_axis + 1] = 1
     kept = rng.random(tuple(draw)) >= p
+    if rule.site == "weight_hh" and draw[0] == draw[1] == 1:
+        return kept[0, 0] * keep_scale(p, rule.scaling)  # one mask for the whole call: (G*H, H)
     return np.broadcast_to(kept * keep_scale(p, rule.scaling), shape)
 
 
@@ -83,23 +97,33 @@ def canonical(cell: Cell, masks: Masks, steps: int, batch: int) -> Masks:
     return Masks(**{**masks.__dict__, "recurrent": recurrent, "carry_h": final_only})
 
 
-def site_key(site: str, layer: int, cell: Cell) -> str:
-    """How results name a site: ``input`` in a one-layer cell, ``input@2`` for layer 2 of a stack."""
-    return site if cell.layers == 1 else f"{site}@{layer + 1}"
+def site_key(site: str, part: int, cell: Cell) -> str:
+    """How results name a site: ``input`` in a one-layer cell, ``input@2`` for layer 2 of a stack,
+    ``input@2r`` for its reverse direction in a bidirectional stack."""
+    if not cell.stacked:
+        return site
+    return f"{site}@{part // cell.directions + 1}{'r' if cell.is_reverse(part) else ''}"
 
 
 def base_site(key: str) -> str:
     return key.partition("@")[0]
 
 
-def layer_rates(rates: Mapping[str, float], layer: int, cell: Cell) -> dict[str, float]:
-    """The rates of one layer, from a claim whose keys are ``site`` or ``site@layer``."""
-    out = {}
-    for key, p in rates.items():
-        site, _, number = key.partition("@")
-        if (number and int(number) == layer + 1) or (not number and cell.layers == 1):
-            out[site] = p
-    return out
+def part_of(key: str, cell: Cell) -> int | None:
+    """The part a ``site@layer[r]`` key names, or None when the key names no part of ``cell``."""
+    _, _, where = key.partition("@")
+    reverse = where.endswith("r")
+    number = where[:-1] if reverse else where
+    if not number.isdigit() or not 1 <= int(number) <= cell.layers or (reverse and cell.directions == 1):
+        return None
+    return (int(number) - 1) * cell.directions + int(reverse)
+
+
+def layer_rates(rates: Mapping[str, float], part: int, cell: Cell) -> dict[str, float]:
+    """The rates of one part, from a claim whose keys are ``site`` or ``site@layer[r]``."""
+    if not cell.stacked:
+        return {key: p for key, p in rates.items() if "@" not in key}
+    return {base_site(key): p for key, p in rates.items() if "@" in key and part_of(key, cell) == part}
 
 
 def sample_case_masks(
@@ -113,17 +137,17 @@ def sample_case_masks(
 ) -> list:
     """``sample_masks`` for a cell or a stack: per call a ``Masks``, or for a stack a list per layer."""
     rules = list(rules)
-    if cell.layers == 1:
+    if not cell.stacked:
         return sample_masks(cell, rules, rates, steps, batch, calls, rng)
     per_layer = [
         sample_masks(cell.layer(i), rules, layer_rates(rates, i, cell), steps, batch, calls, rng)
-        for i in range(cell.layers)
+        for i in range(cell.parts)
     ]
-    return [[per_layer[i][call] for i in range(cell.layers)] for call in range(calls)]
+    return [[per_layer[i][call] for i in range(cell.parts)] for call in range(calls)]
 
 
 def canonical_case(cell: Cell, masks, steps: int, batch: int):
     """``canonical`` for a cell or, layer by layer, for a stack."""
-    if cell.layers == 1:
+    if not cell.stacked:
         return canonical(cell, masks, steps, batch)
     return [canonical(cell.layer(i), m, steps, batch) for i, m in enumerate(masks)]

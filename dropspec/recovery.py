@@ -17,6 +17,7 @@ that act at the same place are separated only where the data allow; see ``_selec
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -125,6 +126,9 @@ class _Recoverer:
         # an effect smaller than this is lost in the framework's rounding: the element is unobservable
         self.floor = 10 * float(np.sqrt(eps))
         self.alpha = ALPHA  # the probed layer's input value (in a stack: the constant the layer below emits)
+        # how close to 0 or the keep value a mask reading must be; in a stack, readings of lower layers pass
+        # through the layers above and keep only about half the framework's digits, so it widens to the floor
+        self.tol = TOL
         self.runs = 0
         self.notes: list[str] = []
         ones = np.ones((steps, batch, cell.hidden_size))
@@ -254,8 +258,7 @@ class _Recoverer:
 
     # -- gate probes: input and recurrent masks, gate by gate ------------------------------
     def gates(self) -> None:
-        order = {"rnn": ["h"], "lstm": ["g", "i", "o", "f"], "gru": ["n", "r", "z"]}[self.cell.kind]
-        for gate in order:
+        for gate in _ORDER[self.cell.kind]:
             self.input_probe(gate)
             self.recurrent_probe(gate)
 
@@ -373,18 +376,27 @@ class _Recoverer:
             p.w_hh[p.rows(self.cell, g)] = value * eye
         return p, readout
 
-    def input_probe(self, gate: str) -> None:
+    def input_probe(self, gate: str, shift: int = 0) -> None:
+        """Read gate ``gate``'s input masks: unit ``j`` reads input unit ``j + shift`` (within each
+        block of ``H`` inputs). A nonzero shift only fills elements still unknown: in a stack, an
+        element whose unit is dropped above is seen again through another unit."""
         k, hid, width = self.cell.gate_index(gate), self.cell.hidden_size, self.cell.input_size
         for start in range(0, width, hid):
-            units = np.arange(start, min(start + hid, width))
+            n = min(hid, width - start)
+            columns = start + (np.arange(n) + shift) % n
             p, readout = self._probe_params(gate)
-            p.w_ih[p.rows(self.cell, gate).start + units - start, units] = W_IN
+            p.w_ih[p.rows(self.cell, gate).start + np.arange(n), columns] = W_IN
             ys = self.run(f"input.{gate}", p, h0=GAMMA, c0=GAMMA)
             for call, y in enumerate(ys):
                 a = readout.inverse(call, y, GAMMA, GAMMA)
-                self.input[call][k][..., units] = (a[..., units - start] - readout.center) / (W_IN * self.alpha)
-        for call, values in enumerate(snap([self.input[c][k] for c in range(self.calls)])):
+                read = (a[..., :n] - readout.center) / (W_IN * self.alpha)
+                known = self.input[call][k][..., columns]
+                self.input[call][k][..., columns] = np.where(np.isfinite(known), known, read)
+        for call, values in enumerate(snap([self.input[c][k] for c in range(self.calls)], self.tol)):
             self.input[call][k] = values
+
+    def unknown_inputs(self) -> int:
+        return int(sum(np.isnan(a).sum() for a in self.input))
 
     def recurrent_probe(self, gate: str) -> None:
         k = self.cell.gate_index(gate)
@@ -395,7 +407,7 @@ class _Recoverer:
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
             self.recurrent[call][k] = _div(a - readout.center, W_REC * fed, self.floor)
-        for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)])):
+        for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)], self.tol)):
             self.recurrent[call][k] = values
 
     # -- result ---------------------------------------------------------------------------
@@ -407,7 +419,7 @@ class _Recoverer:
             for site in self.cell.sites:
                 values = sites[site]
                 finite = values[np.isfinite(values)]
-                active = not np.all(np.abs(finite - 1.0) <= TOL)
+                active = not np.all(np.abs(finite - 1.0) <= self.tol)
                 kept[site] = values if active else None
             masks.append(Masks(**kept))
         # a site dropped in one call is reported for every call, so calls stay comparable
@@ -421,134 +433,211 @@ class _Recoverer:
 
 
 def recover(
-    cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float = float(np.finfo(np.float64).eps)
+    cell: Cell,
+    steps: int,
+    batch: int,
+    calls: int,
+    runner: Runner,
+    eps: float = float(np.finfo(np.float64).eps),
+    weight_hh: bool = False,
 ) -> Recovered:
     """Recover every mask a cell draws over ``calls`` consecutive calls, by probing ``runner``
     (which runs the framework in training mode with a fixed seed). ``eps`` is the framework's
     float resolution: effects below about its square root count as unobservable. For a stack,
-    ``Recovered.masks`` holds per call a list of ``Masks``, one per layer."""
-    if cell.layers > 1:
+    ``Recovered.masks`` holds per call a list of ``Masks``, one per layer. With ``weight_hh`` (a
+    claim that drops the recurrent weights; one-layer cells) the weight mask is read too, by the
+    probes of ``recovery_weights``."""
+    if cell.stacked:
         return _recover_stack(cell, steps, batch, calls, runner, eps)
     r = _Recoverer(cell, steps, batch, calls, runner, eps)
     r.base()
     r.gates()
+    if weight_hh:
+        from .recovery_weights import recover_weight_hh  # it builds on this module's probes
+
+        return recover_weight_hh(r, r.result())
     return r.result()
 
 
 # In a stack, the probed layer's input comes from layers that emit a known constant whatever their
 # masks (bias only), and its output reaches the top through "transparent" layers that pass each
 # unit on through one gate, inverted from the top down with the input masks already recovered.
-# Known limit: where the layer above drops unit u at step t, layer L's unit u is unseen there, and
-# so are layer L's masks read through it; in the real network those masks still act on other units.
-# Two-layer stacks whose lower layer has no masks of its own are therefore exact; deeper stacks
-# and masks below the top layer are measured where seen, and their replay may not close.
+# Each direction of a bidirectional layer is its own chain: the forward part of every layer above
+# reads the forward half of the features, the reverse part the reverse half, and both directions
+# of the probed layer get the same probe, so one run reads both.
+# Where a layer above drops unit u at step t, the probed layer's unit u is unseen there. Its input
+# masks are then read again through other units (``_Recoverer.input_probe``'s shift), so masks on
+# the inputs of every layer (dropout between layers) are exact at any depth. Recurrent masks below
+# the top layer are measured where seen, and the replay checks the rest.
 _SOURCE = {
     "rnn": {"h": BETA},
     "lstm": {"i": SAT, "f": -SAT, "g": BETA, "o": SAT},
     "gru": {"r": SAT, "z": -SAT, "n": BETA},
 }
 _THROUGH = {"rnn": "h", "lstm": "g", "gru": "n"}
+_ORDER = {"rnn": ["h"], "lstm": ["g", "i", "o", "f"], "gru": ["n", "r", "z"]}
 
 
 def _source_output(kind: str) -> float:
     return float(np.tanh(np.tanh(BETA)) if kind == "lstm" else np.tanh(BETA))
 
 
-class _StackProbe:
-    """Runs a one-layer probe of layer ``index`` inside the whole stack."""
+def _natural(values: np.ndarray, reverse: bool) -> np.ndarray:
+    """A reverse part's per-step array in forward time order (and back: flipping is its own inverse)."""
+    return values[::-1] if reverse else values
 
-    def __init__(self, cell: Cell, index: int, layer_masks: list, top_step: list | None, runner: Runner, floor: float):
-        self.cell, self.index, self.layer_masks, self.top_step = cell, index, layer_masks, top_step
-        self.runner, self.floor = runner, floor
+
+class _StackProbe:
+    """Runs a one-layer probe of part ``index`` inside the whole stack."""
+
+    def __init__(self, cell: Cell, index: int, found: list, top_step: dict, runner: Runner, floor: float, cache: dict):
+        self.cell, self.index, self.found, self.top_step = cell, index, found, top_step
+        self.runner, self.floor, self.cache = runner, floor, cache
+        self.level, self.direction = divmod(index, cell.directions)
+        self.through = cell.gates.index(_THROUGH[cell.kind])
         self.weights = {}
-        for upper in range(index + 1, cell.layers):
-            gate = cell.gates.index(_THROUGH[cell.kind])
-            scales = [np.nanmax(np.abs(m.input[gate])) for m in layer_masks[upper] if m.input is not None]
+        for upper in range((self.level + 1) * cell.directions, cell.parts):
+            scales = [np.nanmax(np.abs(m.input[self.through])) for m in found[upper] if m.input is not None]
             self.weights[upper] = 0.5 / max([1.0, *scales])
 
     def params(self, probe: Params) -> list[Params]:
-        out = []
-        for i in range(self.cell.layers):
-            layer = self.cell.layer(i)
-            if i == self.index:
+        out, hid = [], self.cell.hidden_size
+        for i in range(self.cell.parts):
+            layer, level = self.cell.layer(i), i // self.cell.directions
+            if level == self.level:
                 out.append(probe)
                 continue
             p = Params.zeros(layer)
-            biases = _SOURCE[self.cell.kind] if i < self.index else {}
-            for gate, value in biases.items():
+            for gate, value in _SOURCE[self.cell.kind].items():
                 p.b_ih[p.rows(layer, gate)] = value
-            if i > self.index:  # transparent: i = 1, f = 0, o = 1 (LSTM), z = 0, r = 1 (GRU)
-                for gate, value in _SOURCE[self.cell.kind].items():
-                    p.b_ih[p.rows(layer, gate)] = value if gate != _THROUGH[self.cell.kind] else 0.0
-                p.w_ih[p.rows(layer, _THROUGH[self.cell.kind])] = self.weights[i] * np.eye(layer.hidden_size)
+            if level > self.level:  # transparent: i = 1, f = 0, o = 1 (LSTM), z = 0, r = 1 (GRU)
+                half = (i % self.cell.directions) * hid
+                p.b_ih[p.rows(layer, _THROUGH[self.cell.kind])] = 0.0
+                p.w_ih[p.rows(layer, _THROUGH[self.cell.kind]), half : half + hid] = self.weights[i] * np.eye(hid)
             out.append(p)
         return out
 
     def __call__(self, name: str, probe: Params, calls: Sequence[CallInputs]) -> list[Trace]:
-        layers = self.cell.layers
+        cell, here = self.cell, range(self.level * self.cell.directions, (self.level + 1) * self.cell.directions)
         stacked = []
         for c in calls:
-            h0 = np.zeros((layers, *c.h0.shape))
-            h0[self.index] = c.h0
+            h0 = np.zeros((cell.parts, *c.h0.shape))
+            h0[list(here)] = c.h0
             c0 = None
             if c.c0 is not None:
-                c0 = np.zeros((layers, *c.c0.shape))
-                c0[self.index] = c.c0
-            x = c.x if self.index == 0 else np.full((*c.x.shape[:2], self.cell.input_size), ALPHA)
+                c0 = np.zeros((cell.parts, *c.c0.shape))
+                c0[list(here)] = c.c0
+            x = c.x if self.level == 0 else np.full((*c.x.shape[:2], cell.input_size), ALPHA)
             stacked.append(CallInputs(x=x, h0=h0, c0=c0))
-        traces = self.runner(name, self.params(probe), stacked)
+        params = self.params(probe)
+        key = hashlib.sha1()
+        for array in [a for p in params for a in (p.w_ih, p.w_hh, p.b_ih, p.b_hh)] + [
+            a for c in stacked for a in (c.x, c.h0, c.c0) if a is not None
+        ]:
+            key.update(np.ascontiguousarray(array, dtype=float).tobytes())
+        if key.digest() not in self.cache:  # both directions of a layer get the same probe: one run reads both
+            self.cache[key.digest()] = self.runner(name, params, stacked)
+        reverse = cell.is_reverse(self.index)
         return [
-            Trace(y=self.down(call, t.y), h=t.h[self.index], c=None if t.c is None else t.c[self.index])
-            for call, t in enumerate(traces)
+            Trace(
+                y=_natural(self.down(call, t.y), reverse),
+                h=t.h[self.index],
+                c=None if t.c is None else t.c[self.index],
+            )
+            for call, t in enumerate(self.cache[key.digest()])
         ]
 
     def down(self, call: int, y: np.ndarray) -> np.ndarray:
-        """The probed layer's outputs, from the top's, through the transparent layers above it."""
-        v = np.asarray(y, dtype=float)
-        gate = self.cell.gates.index(_THROUGH[self.cell.kind])
-        for i in range(self.cell.layers - 1, self.index, -1):
+        """The probed part's outputs (forward time), from the top's, through the transparent layers above."""
+        cell, hid = self.cell, self.cell.hidden_size
+        half = self.direction * hid
+        v = np.asarray(y, dtype=float)[..., half : half + hid]
+        top = cell.layers - 1
+        for level in range(top, self.level, -1):
+            part = level * cell.directions + self.direction
+            reverse = cell.is_reverse(part)
             ones = np.ones_like(v)
-            step = self.top_step[call] if i == self.cell.layers - 1 else {}
+            step = {s: _natural(m, reverse) for s, m in self.top_step[part][call].items()} if level == top else {}
             h = _div(v, step.get("output", ones))
             inside = step.get("cell", ones) * step.get("candidate", ones)
-            if self.cell.kind == "lstm":
+            if cell.kind == "lstm":
                 a = _atanh(_div(_atanh(h), inside))
-            elif self.cell.kind == "gru":
+            elif cell.kind == "gru":
                 a = _atanh(_div(h, inside))
             else:
                 a = _atanh(h)
-            m_in = self.layer_masks[i][call].input
-            m = 1.0 if m_in is None else m_in[gate]
-            v = _div(a, self.weights[i] * m, self.floor)
+            m_in = self.found[part][call].input
+            m = 1.0 if m_in is None else _natural(m_in[self.through][..., half : half + hid], reverse)
+            v = _div(a, self.weights[part] * m, self.floor)
         return v
 
 
 def _recover_stack(cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float) -> Recovered:
-    layer_masks: list = [None] * cell.layers
-    top_step, runs, notes = None, 0, []
-    for index in reversed(range(cell.layers)):
-        probe = _StackProbe(cell, index, layer_masks, top_step, runner, 10 * float(np.sqrt(eps)))
+    found: list = [None] * cell.parts
+    top_step: dict = {}
+    cache: dict = {}
+    runs, notes = 0, []
+    counted = _CountingRunner(runner)
+    for index in reversed(range(cell.parts)):
+        level = index // cell.directions
+        probe = _StackProbe(cell, index, found, top_step, counted, 10 * float(np.sqrt(eps)), cache)
         r = _Recoverer(cell.layer(index), steps, batch, calls, probe, eps)
-        if index > 0:
+        if level > 0:
             r.alpha = _source_output(cell.kind)
-        if index == cell.layers - 1:
+        if level < cell.layers - 1:
+            r.tol = max(TOL, r.floor)
+        if level == cell.layers - 1:
             r.base()  # sites inside the step and the carried state are measured on the top layer
-            top_step = r.step
+            top_step[index] = r.step
         r.gates()
+        if level < cell.layers - 1:
+            _reroute_inputs(r)
         result = r.result()
-        layer_masks[index] = result.masks
-        runs += result.runs
-        notes += [f"layer {index + 1}: {n}" for n in result.notes]
-    masks = [[layer_masks[i][call] for i in range(cell.layers)] for call in range(calls)]
-    notes.append("below the top layer only input and recurrent masks are measured; the replay checks the rest")
+        found[index] = result.masks
+        notes += [f"{site_name(cell, index)}: {n}" for n in result.notes]
+    runs = counted.runs
+    masks = [[found[i][call] for i in range(cell.parts)] for call in range(calls)]
+    if cell.layers > 1:
+        notes.append("below the top layer recurrent masks are measured where seen; the replay checks the rest")
     return Recovered(masks=masks, runs=runs, notes=notes)
 
 
+def site_name(cell: Cell, index: int) -> str:
+    level, direction = divmod(index, cell.directions)
+    return f"layer {level + 1}" + (" reverse" if direction else "")
+
+
+def _reroute_inputs(r: _Recoverer) -> None:
+    """Read the input masks still unknown through shifted units until none is left, or two more
+    routings read nothing new (those elements have no effect on any output)."""
+    stalled = 0
+    for shift in range(1, r.cell.hidden_size):
+        before = r.unknown_inputs()
+        if before == 0 or stalled == 2:
+            return
+        for gate in _ORDER[r.cell.kind]:
+            if any(np.isnan(a[r.cell.gate_index(gate)]).any() for a in r.input):
+                r.input_probe(gate, shift)
+        stalled = stalled + 1 if r.unknown_inputs() == before else 0
+
+
+class _CountingRunner:
+    """Counts the framework runs a stack's recovery makes (cached probes are not runs)."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner, self.runs = runner, 0
+
+    def __call__(self, name: str, params, inputs: Sequence[CallInputs]) -> list[Trace]:
+        self.runs += 1
+        return self.runner(name, params, inputs)
+
+
 def probe_runs(cell: Cell) -> int:
-    """How many framework runs ``recover`` makes for ``cell``."""
+    """How many framework runs ``recover`` makes for a one-layer ``cell``; for a stack the fewest it
+    makes (both directions of a layer read by the same runs, no unit read again through another)."""
     base = {"rnn": 1, "lstm": 2, "gru": 2}[cell.kind]
     runs = base
-    for index in range(cell.layers):
+    for index in range(0, cell.parts, cell.directions):
         layer = cell.layer(index)
         chunks = -(-layer.input_size // layer.hidden_size)
         runs += len(cell.gates) * (chunks + 1)

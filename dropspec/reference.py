@@ -17,7 +17,8 @@ Mask sites (see ``spec/cells.yaml``), each optional, for one call over a sequenc
 - ``carry_c``    ``(T, B, H)``     the same for the LSTM cell state ``c_t``
 - ``candidate``  ``(T, B, H)``     multiplies the candidate update (Semeniuta et al. 2016)
 - ``cell``       ``(T, B, H)``     multiplies the LSTM cell state inside the step (Moon et al. 2015)
-- ``weight_hh``  ``(G*H, H)``      multiplies ``w_hh`` for the whole call (DropConnect)
+- ``weight_hh``  ``(G*H, H)``      multiplies ``w_hh`` for the whole call (DropConnect); a mask
+  that changes per step or per sample (a wrong implementation) is ``(T, B, G*H, H)``
 """
 
 from __future__ import annotations
@@ -41,17 +42,36 @@ SITES_OF: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class Cell:
     """Which cell, and its sizes. ``reset_after`` only matters for the GRU. With ``layers > 1`` it
-    is a stack: layer ``l`` reads the outputs of layer ``l - 1`` (see ``forward_stack``)."""
+    is a stack: layer ``l`` reads the outputs of layer ``l - 1`` (see ``forward_stack``). With
+    ``directions=2`` every layer is bidirectional: a second cell reads the sequence backwards and
+    the layer emits both cells' outputs side by side, ``(T, B, 2H)``, as PyTorch and Keras do."""
 
     kind: CellKind
     input_size: int
     hidden_size: int
     reset_after: bool = True
     layers: int = 1
+    directions: int = 1
 
     def __post_init__(self) -> None:
         if self.kind not in GATES:
             raise ValueError(f"cell kind {self.kind!r} is unknown; use one of {sorted(GATES)}")
+        if self.directions not in (1, 2) or self.layers < 1:
+            raise ValueError(f"a cell has layers >= 1 and directions 1 or 2, not {self.layers} and {self.directions}")
+
+    @property
+    def parts(self) -> int:
+        """One-direction layers, in PyTorch's order: layer 0 forward, layer 0 reverse, layer 1, ..."""
+        return self.layers * self.directions
+
+    @property
+    def stacked(self) -> bool:
+        """Whether parameters, masks and states come as one entry per part (see ``parts``)."""
+        return self.parts > 1
+
+    @property
+    def output_size(self) -> int:
+        return self.directions * self.hidden_size
 
     @property
     def gates(self) -> tuple[str, ...]:
@@ -66,12 +86,16 @@ class Cell:
         base = self.kind
         if self.kind == "gru":
             base = "gru_reset_after" if self.reset_after else "gru_reset_before"
-        return base if self.layers == 1 else f"{base}_x{self.layers}"
+        return base + (f"_x{self.layers}" if self.layers > 1 else "") + ("_bi" if self.directions == 2 else "")
 
     def layer(self, index: int) -> Cell:
-        """Layer ``index`` of a stack, as a one-layer cell."""
-        size = self.input_size if index == 0 else self.hidden_size
+        """Part ``index`` of a stack (see ``parts``), as a one-layer, one-direction cell."""
+        size = self.input_size if index < self.directions else self.output_size
         return Cell(self.kind, size, self.hidden_size, self.reset_after)
+
+    def is_reverse(self, index: int) -> bool:
+        """Whether part ``index`` reads the sequence backwards (its masks are then in its own time order)."""
+        return index % self.directions == 1
 
     def gate_index(self, gate: str) -> int:
         return self.gates.index(gate)
@@ -160,16 +184,21 @@ def _input_projections(cell: Cell, p: Params, x: np.ndarray, mask: np.ndarray | 
     return np.concatenate(parts, axis=-1) + p.b_ih
 
 
+def _matvec(s: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``s @ w.T``; ``w`` is ``(rows, H)``, or ``(B, rows, H)`` when a weight mask differs per sample."""
+    return s @ w.T if w.ndim == 2 else np.einsum("bj,bij->bi", s, w)
+
+
 def _recurrent_projection(
     cell: Cell, w_hh: np.ndarray, b_hh: np.ndarray, s: np.ndarray, mask_t: np.ndarray | None, shared: bool
 ) -> np.ndarray:
     """``W_hh[k] (s * m_k) + b_hh[k]`` for one step: ``(B, G*H)``."""
     if mask_t is None:
-        return s @ w_hh.T + b_hh
+        return _matvec(s, w_hh) + b_hh
     if shared:
-        return (s * mask_t[0]) @ w_hh.T + b_hh
+        return _matvec(s * mask_t[0], w_hh) + b_hh
     h = cell.hidden_size
-    parts = [(s * mask_t[k]) @ w_hh[k * h : (k + 1) * h].T for k in range(len(cell.gates))]
+    parts = [_matvec(s * mask_t[k], w_hh[..., k * h : (k + 1) * h, :]) for k in range(len(cell.gates))]
     return np.concatenate(parts, axis=-1) + b_hh
 
 
@@ -190,24 +219,26 @@ def forward(
     x, h_tm1 = np.asarray(x, np.float64), np.asarray(h0, np.float64)
     steps, hidden = x.shape[0], cell.hidden_size
     c_tm1 = np.zeros_like(h_tm1) if c0 is None else np.asarray(c0, np.float64)
-    w_hh = p.w_hh if m.weight_hh is None else p.w_hh * m.weight_hh
+    # (G*H, H) for one mask per call, (T, B, G*H, H) when the weight mask changes per step or sample
+    w_hh = p.w_hh if m.weight_hh is None else p.w_hh * np.asarray(m.weight_hh)
     x_proj = _input_projections(cell, p, x, m.input)
     rec_shared = _shared_over_gates(m.recurrent)
     ys = np.empty((steps, x.shape[1], hidden))
     h, c = h_tm1, c_tm1
     for t in range(steps):
         rec_t = None if m.recurrent is None else m.recurrent[:, t]
+        w_t = w_hh if w_hh.ndim == 2 else w_hh[t]
         if cell.kind == "rnn":
-            a = x_proj[t] + _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
+            a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
             h = np.tanh(a)
         elif cell.kind == "lstm":
-            a = x_proj[t] + _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
+            a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
             a_i, a_f, a_g, a_o = np.split(a, 4, axis=-1)
             i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
             c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
             h = o * np.tanh(c)
         else:
-            h, _ = _gru_step(cell, p, w_hh, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
+            h, _ = _gru_step(cell, p, w_t, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
         ys[t] = _at(m.output, t) * h
         h_tm1 = _at(m.carry_h, t) * h
         c_tm1 = _at(m.carry_c, t) * c
@@ -235,9 +266,9 @@ def _gru_step(
         s_r = h_tm1 if rec_t is None else h_tm1 * rec_t[0]
         s_z = h_tm1 if rec_t is None else h_tm1 * rec_t[1]
         s_n = h_tm1 if rec_t is None else h_tm1 * rec_t[2]
-        r = sigmoid(x_r + s_r @ w_hh[:hid].T + p.b_hh[:hid])
-        z = sigmoid(x_z + s_z @ w_hh[hid : 2 * hid].T + p.b_hh[hid : 2 * hid])
-        n = np.tanh(x_n + (r * s_n) @ w_hh[2 * hid :].T + p.b_hh[2 * hid :])
+        r = sigmoid(x_r + _matvec(s_r, w_hh[..., :hid, :]) + p.b_hh[:hid])
+        z = sigmoid(x_z + _matvec(s_z, w_hh[..., hid : 2 * hid, :]) + p.b_hh[hid : 2 * hid])
+        n = np.tanh(x_n + _matvec(r * s_n, w_hh[..., 2 * hid :, :]) + p.b_hh[2 * hid :])
     h = z * h_tm1 + (1.0 - z) * (m_candidate * n)
     return h, n
 
@@ -251,21 +282,30 @@ def forward_stack(
     masks: list[Masks] | None = None,
 ) -> Trace:
     """A stack of ``cell.layers`` layers: layer ``l`` reads layer ``l - 1``'s outputs ``y``, so
-    dropout between layers is the input mask of the upper layer. ``h0``/``c0`` are ``(L, B, H)``;
-    the returned state is every layer's, ``(L, B, H)``, as PyTorch returns it."""
-    masks = masks or [Masks() for _ in range(cell.layers)]
+    dropout between layers is the input mask of the upper layer. ``params``, ``masks`` and the
+    states ``h0``/``c0`` ``(L*D, B, H)`` have one entry per part (``Cell.parts``). A reverse part
+    runs on the time-reversed sequence, so its masks are indexed by its own steps (its step 0 is
+    the last time point); its outputs are flipped back before the directions are concatenated.
+    The returned state is every part's, ``(L*D, B, H)``, as PyTorch returns it."""
+    masks = masks or [Masks() for _ in range(cell.parts)]
     hs, cs = [], []
-    for index in range(cell.layers):
-        c_init = None if c0 is None else c0[index]
-        trace = forward(cell.layer(index), params[index], x, h0[index], c_init, masks[index])
-        x = trace.y
-        hs.append(trace.h)
-        cs.append(trace.c)
+    for layer in range(cell.layers):
+        outputs = []
+        for index in range(layer * cell.directions, (layer + 1) * cell.directions):
+            c_init = None if c0 is None else c0[index]
+            reverse = cell.is_reverse(index)
+            trace = forward(
+                cell.layer(index), params[index], x[::-1] if reverse else x, h0[index], c_init, masks[index]
+            )
+            outputs.append(trace.y[::-1] if reverse else trace.y)
+            hs.append(trace.h)
+            cs.append(trace.c)
+        x = np.concatenate(outputs, axis=-1)
     return Trace(y=x, h=np.stack(hs), c=np.stack(cs) if cell.kind == "lstm" else None)
 
 
 def run_cell(cell: Cell, params, x: np.ndarray, h0: np.ndarray, c0: np.ndarray | None = None, masks=None) -> Trace:
     """``forward`` for one layer, ``forward_stack`` for a stack (``params`` and ``masks`` then lists)."""
-    if cell.layers == 1:
+    if not cell.stacked:
         return forward(cell, params, x, h0, c0, masks)
     return forward_stack(cell, params, x, h0, c0, masks)

@@ -21,7 +21,7 @@ _PACKAGED_SPEC = Path(__file__).resolve().parent / "_spec"
 SPEC_DIR = _PACKAGED_SPEC if _PACKAGED_SPEC.is_dir() else Path(__file__).resolve().parent.parent / "spec"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
-SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"]
+SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "weight_hh"]
 Resample = Literal["per_step", "per_sequence", "reused_across_calls"]
 GateSharing = Literal["shared", "per_gate"]
 BatchSharing = Literal["per_sample", "shared"]
@@ -66,6 +66,14 @@ class MaskRule(Strict):
     resample: Resample
     batch: BatchSharing = "per_sample"
     scaling: Scaling = "inverted"
+
+    @model_validator(mode="after")
+    def _weight_mask_has_no_gate_axis(self) -> MaskRule:
+        # weight_hh masks the whole (G*H, H) matrix elementwise: each gate's rows draw their own
+        # elements, so "one mask for all gates" has no meaning there and only the default is accepted
+        if self.site == "weight_hh" and self.gates != "shared":
+            raise ValueError("site 'weight_hh' is masked elementwise over the whole matrix; leave 'gates' out")
+        return self
 
 
 class Check(Strict):

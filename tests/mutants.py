@@ -181,6 +181,67 @@ def replace_rule(rule: MaskRule, **change: str) -> MaskRule:
     return MaskRule(**{**rule.model_dump(), **change})
 
 
+# -- wrong weight drop (DropConnect on W_hh): the ways a WeightDrop module can go wrong ------------------------
+class WeightPerStep(PerStep):
+    """Redraws the weight mask at every step (DropConnect re-applied inside the time loop)."""
+
+    name = "weight_per_step"
+
+    def __init__(self) -> None:
+        Mutant.__init__(self, "weight_drop")
+
+
+class WeightPerSample(Mutant):
+    """One weight mask per sample of the batch, instead of one for the batch."""
+
+    name, change = "weight_per_sample", {"batch": "per_sample"}
+
+    def __init__(self) -> None:
+        super().__init__("weight_drop")
+
+
+class WeightNoScaling(NoScaling):
+    """Drops weights without the 1/(1-p) rescale."""
+
+    name = "weight_no_scaling"
+
+    def __init__(self) -> None:
+        Mutant.__init__(self, "weight_drop")
+
+
+class WeightReused(ReusedAcrossCalls):
+    """Drops the weights once (at construction) and reuses that mask on every call."""
+
+    name = "weight_reused_across_calls"
+
+    def __init__(self) -> None:
+        Mutant.__init__(self, "weight_drop")
+
+
+class WeightWrongRate(WrongRate):
+    """Drops weights at twice the documented rate."""
+
+    name = "weight_wrong_rate"
+
+    def __init__(self) -> None:
+        ReferenceAdapter.__init__(self, cases("weight_drop"))
+
+
+class StateInsteadOfWeights(ReferenceAdapter):
+    """Claims weight drop but drops the state fed to the recurrent matmul (variational, tied): every
+    column of W_hh is dropped together, per sample."""
+
+    name = "state_instead_of_weights"
+
+    def __init__(self) -> None:
+        super().__init__(cases("weight_drop"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rule = MaskRule(site="recurrent", resample="per_sequence")
+        rates = {"recurrent": case.claim.rates["weight_hh"]}
+        return sample_masks(case.cell, [rule], rates, case.steps, case.batch, calls, rng)
+
+
 # mutant -> (the clause that names its deviation, every clause it must fail, or None when the
 # mutant's failures beyond that clause are random)
 V = "variational"
@@ -207,4 +268,15 @@ EXPECTED = {
     CoupledSites: ("common.sites.independent", {"common.sites.independent", f"{V}.input.time_invariant"}),
     Unseeded: ("common.seed.reproducible", None),
     HiddenNoise: ("common.replay.explained", {"common.replay.explained"}),
+    WeightPerStep: ("weight_drop.weight_hh.time_invariant", {"weight_drop.weight_hh.time_invariant"}),
+    WeightPerSample: ("weight_drop.weight_hh.batch_shared", {"weight_drop.weight_hh.batch_shared"}),
+    WeightNoScaling: ("weight_drop.weight_hh.scale", {"weight_drop.weight_hh.scale"}),
+    WeightReused: (
+        "common.calls.fresh_masks",
+        {"common.calls.fresh_masks", "weight_drop.weight_hh.time_invariant"},
+    ),
+    WeightWrongRate: ("weight_drop.weight_hh.rate", {"weight_drop.weight_hh.rate"}),
+    # folded into weight_hh by recovery (see recovery_weights): whole columns, per sample; its rate check
+    # counts every element of a column as a draw, so whether it also fails weight_drop.weight_hh.rate is chance
+    StateInsteadOfWeights: ("weight_drop.weight_hh.batch_shared", None),
 }

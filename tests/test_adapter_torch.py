@@ -145,9 +145,10 @@ def test_gru_cell_fed_a_masked_state_drops_the_memory_path() -> None:
 
 
 def test_third_party_adapters_name_their_package_when_missing() -> None:
-    from dropspec.adapters.torch import FastaiAdapter, TorchNLPAdapter
+    from dropspec.adapters.torch import FastaiAdapter, TorchNLPAdapter, weight_drop_cases
 
     for adapter, pip in ((TorchNLPAdapter(), "pytorch-nlp==0.5.0"), (FastaiAdapter(), "fastai==2.8.12")):
         reason = adapter.unavailable_reason()
         assert reason is None or pip in reason or "torch==2.13.0" in reason
-        assert len({c.id for c in adapter.cases()}) == 3
+        cases = adapter.cases()  # three locked-dropout cases, then the weight-drop wrappers
+        assert len({c.id for c in cases}) == len(cases) == 3 + len(weight_drop_cases(adapter.name))

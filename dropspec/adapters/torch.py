@@ -12,8 +12,9 @@ dropout users write around the cells and modules: ``nn.Dropout`` on the input at
 Gal and Ghahramani 2016). Those user loops are ordinary functions below; each case records their
 source in ``config["user_code"]``.
 
-Not yet measured (see /work/notes/torch.md): bidirectional layers and stacks deeper than two layers (the
-core sees those only in part), CUDA/cuDNN cases (no GPU here), and WeightDrop (no ``weight_hh`` recovery yet).
+Stacks of two and three layers and bidirectional layers are measured; the CUDA cases (cuDNN, and CUDA
+with cuDNN disabled) are skipped with the reason where no GPU is present. The third-party adapters also run the
+weight-drop wrappers (PyTorch-NLP's WeightDrop, fastai's WeightDropout: DropConnect on ``weight_hh_l0``).
 """
 
 from __future__ import annotations
@@ -237,27 +238,57 @@ def torch_cases() -> list[Case]:
             # core (the initial state would need a mask), measured and described in /work/notes/torch.md
             cases.append(_cell_loop_case(kind, "variational_cell", p_recurrent=P))
     cases.append(_cell_loop_case("lstm", "zaremba_cell", dtype="float64"))
-    cases += [_stack_case(kind) for kind in MODULES]
+    cases += _stack_cases()
     return cases
 
 
-def _stack_case(kind: str, layers: int = 2) -> Case:
-    """``nn.RNN/LSTM/GRU(num_layers=2, dropout=p)``: where ``dropout=`` is documented to act."""
+def _stack_case(kind: str, layers: int = 2, bidirectional: bool = False, variant: str = "") -> Case:
+    """``nn.RNN/LSTM/GRU(num_layers=L, dropout=p[, bidirectional=True])``: where ``dropout=`` is documented
+    to act. ``variant``: ``batch_first``, or ``cuda-cudnn`` / ``cuda-native`` (skipped without a GPU)."""
     name = MODULES[kind]
-    args = {"input_size": WIDTH, "hidden_size": WIDTH, "num_layers": layers, "dropout": P, "batch_first": False}
+    args = {"input_size": WIDTH, "hidden_size": WIDTH, "num_layers": layers, "dropout": P}
+    args.update({"batch_first": variant == "batch_first", "bidirectional": bidirectional})
     config = {"module": f"torch.nn.{name}", "args": args, "torch.backends.mkldnn.enabled": True}
     config.update({"input": "tensor", "dtype": "float32"})
+    if variant.startswith("cuda"):
+        config.update({"device": "cuda", "torch.backends.cudnn.enabled": variant == "cuda-cudnn"})
+    directions = 2 if bidirectional else 1
     doc = DROPOUT_DOC.format(name=name, url=DOCS.format(name)).split("' and, for num_layers=1")[0] + "'"
-    doc += ": a fresh standard Dropout on the outputs of layer 1, i.e. on the input of layer 2 (Zaremba et al. 2014)"
+    if layers == 1:
+        claim = Claim("none", {}, doc=DROPOUT_DOC.format(name=name, url=DOCS.format(name)))
+    else:
+        doc += ": a fresh standard Dropout on each layer's outputs but the last's, i.e. on the input of the layers"
+        doc += " above (Zaremba et al. 2014)"
+        rates = {f"input@{n}{r}": P for n in range(2, layers + 1) for r in ("", "r")[:directions]}
+        claim = Claim("zaremba", rates, doc=doc)
+    bi = ", bidirectional=True" if bidirectional else ""
+    label = f"nn.{name}({WIDTH}, {WIDTH}, num_layers={layers}, dropout={P}{bi}"
+    label += ", batch_first=True)" if variant == "batch_first" else ")"
+    if variant.startswith("cuda"):
+        label = f"{label}.cuda()" + (
+            "" if variant == "cuda-cudnn" else " under torch.backends.cudnn.flags(enabled=False)"
+        )
     return Case(
-        id=f"{kind}-L{layers}-dropout{P}",
-        cell=Cell(kind, WIDTH, WIDTH, reset_after=True, layers=layers),
+        id=f"{kind}-L{layers}{'-bi' if bidirectional else ''}-dropout{P}" + (f"-{variant}" if variant else ""),
+        cell=Cell(kind, WIDTH, WIDTH, reset_after=True, layers=layers, directions=directions),
         config=config,
-        claim=Claim("zaremba", {f"input@{n}": P for n in range(2, layers + 1)}, doc=doc),
+        claim=claim,
         steps=STEPS,
         batch=BATCH,
-        label=f"nn.{name}({WIDTH}, {WIDTH}, num_layers={layers}, dropout={P})",
+        flag_group=f"{kind}-L{layers}-stack" if variant in ("", "batch_first") and not bidirectional else None,
+        label=label,
     )
+
+
+def _stack_cases() -> list[Case]:
+    """Stacks of 2 and 3 layers, bidirectional layers, batch_first, and the CUDA kernels (skipped without a GPU)."""
+    cases = []
+    for kind in MODULES:
+        cases += [_stack_case(kind), _stack_case(kind, 3), _stack_case(kind, 1, bidirectional=True)]
+        cases.append(_stack_case(kind, 2, bidirectional=True))
+    cases.append(_stack_case("lstm", variant="batch_first"))
+    cases += [_stack_case("lstm", variant=v) for v in ("cuda-cudnn", "cuda-native")]
+    return cases
 
 
 # -- third-party dropout layers, each its own adapter so a missing package never breaks the torch run -----------
@@ -302,6 +333,84 @@ def third_party_cases(layer: str) -> list[Case]:
     return cases
 
 
+# -- weight drop (DropConnect on weight_hh_l0, Merity et al. 2017): the AWD-LSTM regularizer as PyPI ships it ------
+WEIGHT_DROP_DOCS = {
+    "torchnlp.nn.WeightDrop": (
+        "torchnlp.nn.WeightDrop: 'The weight-dropped module applies recurrent regularization through a DropConnect "
+        "mask on the hidden-to-hidden recurrent weights. ... dropout (float): The probability a weight will be "
+        "dropped.' (https://pytorchnlp.readthedocs.io/en/latest/source/torchnlp.nn.html#torchnlp.nn.WeightDrop); "
+        "source: w = torch.nn.functional.dropout(raw_w, p=dropout, training=module.training) before every forward"
+    ),
+    "torchnlp.nn.WeightDropLSTM": (
+        "torchnlp.nn.WeightDropLSTM / WeightDropGRU: 'Wrapper around torch.nn.LSTM that adds weight_dropout named "
+        "argument. weight_dropout (float): The probability a weight will be dropped.' "
+        "(https://pytorchnlp.readthedocs.io/en/latest/source/torchnlp.nn.html); it applies WeightDrop's "
+        "F.dropout to every weight_hh_l{k}"
+    ),
+    "fastai.text.models.awdlstm.WeightDropout": (
+        "fastai WeightDropout: 'A module that wraps another layer in which some weights will be replaced by 0 during "
+        "training.' weight_p: 'Weight dropout probability', layer_names default 'weight_hh_l0' "
+        "(https://docs.fast.ai/text.models.awdlstm.html#weightdropout); source: if self.training: "
+        "w = F.dropout(raw_w, p=self.weight_p), the AWD-LSTM weight drop (Merity et al. 2017, arXiv:1708.02182)"
+    ),
+}
+# adapter -> (case tag, wrapper, the kinds it wraps)
+WEIGHT_DROP = {
+    "torchnlp": [
+        ("WeightDrop", "torchnlp.nn.WeightDrop", ("rnn", "lstm", "gru")),
+        ("WeightDropLSTM", "torchnlp.nn.WeightDropLSTM", ("lstm",)),
+        ("WeightDropGRU", "torchnlp.nn.WeightDropGRU", ("gru",)),
+    ],
+    "fastai": [("WeightDropout", "fastai.text.models.awdlstm.WeightDropout", ("rnn", "lstm", "gru"))],
+}
+
+
+def weight_drop_cases(adapter: str) -> list[Case]:
+    """The package's weight-drop wrapper around a one-layer module, as AWD-LSTM code builds it."""
+    cases = []
+    for tag, wrapper, kinds in WEIGHT_DROP[adapter]:
+        for kind in kinds:
+            name = MODULES[kind]
+            args = {"input_size": WIDTH, "hidden_size": WIDTH, "num_layers": 1}
+            config: dict[str, Any] = {"module": f"torch.nn.{name}", "args": args, "weight_drop": wrapper, "p": P}
+            config.update({"torch.backends.mkldnn.enabled": True, "input": "tensor", "dtype": "float32"})
+            if tag == "WeightDrop":
+                label = f"WeightDrop(nn.{name}({WIDTH}, {WIDTH}), ['weight_hh_l0'], dropout={P})"
+            elif tag == "WeightDropout":
+                label = f"WeightDropout(nn.{name}({WIDTH}, {WIDTH}), {P})"
+            else:
+                label = f"{tag}({WIDTH}, {WIDTH}, weight_dropout={P})"
+            own_class = tag in ("WeightDropLSTM", "WeightDropGRU")
+            doc = WEIGHT_DROP_DOCS["torchnlp.nn.WeightDropLSTM" if own_class else wrapper]
+            cases.append(
+                Case(
+                    id=f"{kind}-{adapter}-{tag}",
+                    cell=_cell(kind),
+                    config=config,
+                    claim=Claim("weight_drop", {"weight_hh": P}, doc=doc),
+                    steps=STEPS,
+                    batch=BATCH,
+                    label=label,
+                )
+            )
+    return cases
+
+
+def _build_weight_drop(torch: Any, case: Case) -> tuple[Any, Any, Any]:
+    """(what the user calls, the torch module inside, the object holding ``weight_hh_l0_raw``)."""
+    cfg = case.config
+    package, _, attribute = cfg["weight_drop"].rpartition(".")
+    cls = getattr(importlib.import_module(package), attribute)
+    if attribute in ("WeightDropLSTM", "WeightDropGRU"):
+        module = cls(**cfg["args"], weight_dropout=cfg["p"])
+        return module, module, module
+    module = getattr(torch.nn, cfg["module"].rsplit(".", 1)[1])(**cfg["args"])
+    if attribute == "WeightDrop":  # torchnlp: the raw weight is registered on the wrapped module
+        return cls(module, ["weight_hh_l0"], dropout=cfg["p"]), module, module
+    wrapper = cls(module, cfg["p"])  # fastai: the raw weight is the wrapper's parameter
+    return wrapper, module, wrapper
+
+
 # -- the adapter ---------------------------------------------------------------------------------------------------
 
 
@@ -334,6 +443,11 @@ class TorchAdapter(Adapter):
     def device(self) -> str:
         return "cpu"
 
+    def case_unavailable(self, case: Case) -> str | None:
+        if case.config.get("device") == "cuda" and not _torch().cuda.is_available():
+            return "needs a CUDA device: torch.cuda.is_available() is False here"
+        return None
+
     def cases(self) -> Sequence[Case]:
         if self._cases is None:
             self._cases = torch_cases()
@@ -347,7 +461,8 @@ class TorchAdapter(Adapter):
             # the documented num_layers=1 warning, and oneDNN's note about Intel GPUs, on every build
             warnings.filterwarnings("ignore", message="dropout option adds dropout after all but last")
             warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
-            with torch.backends.mkldnn.flags(enabled=mkldnn):
+            cudnn = bool(case.config.get("torch.backends.cudnn.enabled", True))
+            with torch.backends.mkldnn.flags(enabled=mkldnn), torch.backends.cudnn.flags(enabled=cudnn):
                 torch.manual_seed(seed)  # before building: the init draws, then every mask, come from this seed
                 module = self._build(torch, case, dtype)
                 self._load(torch, case, module, params)
@@ -362,17 +477,18 @@ class TorchAdapter(Adapter):
     def _build(torch: Any, case: Case, dtype: Any) -> Any:
         cls = getattr(torch.nn, case.config["module"].rsplit(".", 1)[1])
         module = cls(**case.config["args"]).to(dtype)
-        if "num_layers" in case.config["args"]:  # the core runs stacks in one direction
-            assert module.num_layers == case.cell.layers and not module.bidirectional, "CORE-NEEDED: bidirectional"
-        return module
+        if "num_layers" in case.config["args"]:
+            assert module.num_layers == case.cell.layers and module.bidirectional == (case.cell.directions == 2)
+        return module.to(case.config.get("device", "cpu"))
 
     @staticmethod
     def _load(torch: Any, case: Case, module: Any, params: Params) -> None:
         """Canonical parameters are torch's own layout: copy them, no transpose, no reordering."""
         stack = params if isinstance(params, list) else [params]
         with torch.no_grad():
-            for layer, p in enumerate(stack):
-                suffix = f"_l{layer}" if "num_layers" in case.config["args"] else ""
+            for part, p in enumerate(stack):  # parts in torch's own order: l0, l0_reverse, l1, ...
+                layer, reverse = divmod(part, case.cell.directions)
+                suffix = f"_l{layer}{'_reverse' if reverse else ''}" if "num_layers" in case.config["args"] else ""
                 for name, value in (
                     ("weight_ih", p.w_ih),
                     ("weight_hh", p.w_hh),
@@ -383,16 +499,17 @@ class TorchAdapter(Adapter):
 
     # -- one call -----------------------------------------------------------------------------------------------------
     def _call(self, torch: Any, case: Case, module: Any, call: CallInputs, dtype: Any, training: bool) -> Trace:
-        x = torch.as_tensor(np.asarray(call.x), dtype=dtype)
-        h0 = torch.as_tensor(np.asarray(call.h0), dtype=dtype)
-        c0 = None if call.c0 is None else torch.as_tensor(np.asarray(call.c0), dtype=dtype)
+        device = case.config.get("device", "cpu")
+        x = torch.as_tensor(np.asarray(call.x), dtype=dtype, device=device)
+        h0 = torch.as_tensor(np.asarray(call.h0), dtype=dtype, device=device)
+        c0 = None if call.c0 is None else torch.as_tensor(np.asarray(call.c0), dtype=dtype, device=device)
         if "loop" in case.config:
             y, h, c = self._cell_loop(torch, case, module, x, h0, c0, training)
         else:
             y, h, c = self._module(torch, case, module, x, h0, c0, training)
 
         def out(t: Any) -> np.ndarray | None:
-            return None if t is None else t.detach().to(torch.float64).numpy()
+            return None if t is None else t.detach().to("cpu", torch.float64).numpy()
 
         return Trace(y=out(y), h=out(h), c=out(c))
 
@@ -464,19 +581,39 @@ class _ThirdPartyAdapter(TorchAdapter):
 
     def cases(self) -> Sequence[Case]:
         if self._cases is None:
-            self._cases = third_party_cases(self.layer)
+            self._cases = third_party_cases(self.layer) + weight_drop_cases(self.name)
         return self._cases
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        if "weight_drop" not in case.config:
+            return super().run(case, params, calls, seed=seed, training=training)
+        torch = _torch()
+        with warnings.catch_warnings():
+            # the wrappers swap weight_hh_l0 for a plain tensor, so torch warns the weights are not contiguous
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous")
+            warnings.filterwarnings("ignore", message="TF32 acceleration on top of oneDNN")
+            torch.manual_seed(seed)  # before building: the init draws, then every weight mask, come from this seed
+            wrapper, module, raw = _build_weight_drop(torch, case)
+            with torch.no_grad():  # canonical layout; w_hh goes into the raw weight the wrapper drops from
+                module.weight_ih_l0.copy_(torch.as_tensor(params.w_ih))
+                module.bias_ih_l0.copy_(torch.as_tensor(params.b_ih))
+                module.bias_hh_l0.copy_(torch.as_tensor(params.b_hh))
+                raw.weight_hh_l0_raw.copy_(torch.as_tensor(params.w_hh))
+            # the user switches modes on the object they hold, as model.train()/model.eval() reaches it
+            wrapper.train(training)
+            with torch.enable_grad() if training else torch.no_grad():
+                return [self._call(torch, case, wrapper, c, torch.float32, training) for c in calls]
 
 
 class TorchNLPAdapter(_ThirdPartyAdapter):
-    """pytorch-nlp 0.5.0's LockedDropout before torch's modules (WeightDrop needs a weight_hh recovery)."""
+    """pytorch-nlp 0.5.0: LockedDropout before torch's modules, and WeightDrop / WeightDropLSTM / WeightDropGRU."""
 
     name, framework = "torchnlp", "pytorch-nlp"
     package, pip, layer = "torchnlp", "pytorch-nlp==0.5.0", "torchnlp.nn.LockedDropout"
 
 
 class FastaiAdapter(_ThirdPartyAdapter):
-    """fastai's RNNDropout before torch's modules (WeightDropout needs a weight_hh recovery)."""
+    """fastai: RNNDropout before torch's modules, and WeightDropout around them."""
 
     name, framework = "fastai", "fastai"
     package, pip, layer = "fastai", "fastai==2.8.12", "fastai.text.models.awdlstm.RNNDropout"

@@ -70,6 +70,11 @@ def site_meaning(cells: CellsDoc, site: str) -> str:
     return cells.sites.get(site, "")
 
 
+def gates_words(rule: MaskRule) -> str:
+    """``gates`` of a rule; the weight_hh mask is elementwise over the whole matrix, so it has no gate axis."""
+    return "elementwise (no gate axis)" if rule.site == "weight_hh" else rule.gates
+
+
 def scheme_rows(scheme: Scheme) -> list[dict[str, str]]:
     """One row per dropped site (a scheme without masks gets one row saying so)."""
     base = {"carried_state": scheme.carried_state, "inference": scheme.inference}
@@ -78,7 +83,7 @@ def scheme_rows(scheme: Scheme) -> list[dict[str, str]]:
     return [
         {
             "site": m.site,
-            "gates": m.gates,
+            "gates": gates_words(m),
             "resample": m.resample,
             "batch": m.batch,
             "scaling": m.scaling,
@@ -99,7 +104,8 @@ def differences(a: Scheme, b: Scheme) -> list[str]:
         elif rb is None:
             out.append(f"{b.id} does not drop the {site} site; {a.id} does ({_rule_words(ra)})")
         else:
-            for field in ("resample", "gates", "batch", "scaling"):
+            gated = site != "weight_hh"  # the weight mask has no gate axis
+            for field in ("resample", "gates", "batch", "scaling") if gated else ("resample", "batch", "scaling"):
                 va, vb = getattr(ra, field), getattr(rb, field)
                 if va != vb:
                     out.append(f"{site} {field}: {b.id} {WORDS.get(vb, vb)}, {a.id} {WORDS.get(va, va)}")
@@ -113,7 +119,7 @@ def differences(a: Scheme, b: Scheme) -> list[str]:
 def _rule_words(rule: MaskRule | None) -> str:
     if rule is None:
         return "-"
-    return ", ".join(WORDS.get(v, v) for v in (rule.resample, rule.gates, rule.batch, rule.scaling))
+    return ", ".join(WORDS.get(v, v) for v in (rule.resample, gates_words(rule), rule.batch, rule.scaling))
 
 
 def _schemes(spec: Spec) -> list[Scheme]:
@@ -204,7 +210,7 @@ def render_markdown(spec: Spec) -> str:
         if scheme.masks:
             lines += ["| site | gates | resampling | batch | scaling |", "|---|---|---|---|---|"]
             for m in scheme.masks:
-                lines.append(f"| `{m.site}` | {m.gates} | {m.resample} | {m.batch} | {m.scaling} |")
+                lines.append(f"| `{m.site}` | {gates_words(m)} | {m.resample} | {m.batch} | {m.scaling} |")
             lines.append("")
         lines += ["### Clauses", ""]
         for clause in scheme.clauses:
