@@ -22,6 +22,7 @@ import numpy as np
 from .adapters.base import Adapter, CallInputs, Case
 from .deviations import Deviations
 from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
+from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_cell
@@ -51,6 +52,7 @@ class Observation:
     replay_error: float | None = None
     replay_unknown: int = 0
     seed_reproducible: bool | None = None
+    state_growth: StateGrowth | None = None
     runs: int = 0
     seconds: float = 0.0
 
@@ -66,6 +68,7 @@ class Observation:
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
             "notes": self.recovered.notes if self.recovered else [],
+            "state_growth": self.state_growth.as_dict() if self.state_growth else None,
         }
 
 
@@ -172,6 +175,11 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
         want = [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
         obs.replay_error = _max_excess(first, want, rtol, atol)
+        if obs.fingerprint.carried_state_dropped:  # how the dropped carried state grows: 3 runs more
+            obs.state_growth = state_growth(case.cell, case.steps, case.batch, run)
+            if obs.state_growth is not None:
+                obs.state_growth.random_training = output_norms(case.cell, first)
+                obs.state_growth.random_inference = output_norms(case.cell, run(params, calls, training=False))
     except Exception as exc:  # a crash is a finding, recorded with its traceback
         obs.error = {
             "type": type(exc).__name__,

@@ -121,9 +121,10 @@ def mask_picture(arrays: dict[str, np.ndarray], cell_name: str | None = None, sa
 
 
 def write_pictures(runs: list[dict[str, Any]], results_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
-    """``out_dir/masks/ADAPTER/CASE.png`` for every case whose results saved masks with a site in them.
+    """``out_dir/masks/ADAPTER/CASE.png`` for every case whose results saved masks with a site in them,
+    and ``CASE-state.png`` for every case whose carried state was measured (``dropspec.growth``).
 
-    Returns ADAPTER -> CASE -> the picture's path relative to ``out_dir``."""
+    Returns ADAPTER -> CASE (``CASE#state`` for the state plot) -> the picture's path relative to ``out_dir``."""
     written: dict[str, dict[str, str]] = {}
     for run in runs:
         name = run["adapter"]
@@ -131,6 +132,13 @@ def write_pictures(runs: list[dict[str, Any]], results_dir: Path, out_dir: Path)
             relative = record.get("masks_file")
             if not relative or not (results_dir / relative).is_file():
                 continue
+            growth = (record.get("observation") or {}).get("state_growth")
+            picture = state_picture(growth) if growth else None
+            if picture is not None:
+                target = out_dir / "masks" / name / f"{case_id}-state.png"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(picture)
+                written.setdefault(name, {})[f"{case_id}#state"] = f"masks/{name}/{case_id}-state.png"
             with np.load(results_dir / relative) as data:
                 arrays = {site: data[site] for site in data.files}
             png = mask_picture(arrays, record.get("cell"))
@@ -141,3 +149,69 @@ def write_pictures(runs: list[dict[str, Any]], results_dir: Path, out_dir: Path)
             target.write_bytes(png)
             written.setdefault(name, {})[case_id] = f"masks/{name}/{case_id}.png"
     return written
+
+
+# -- the carried state's norm over time -------------------------------------------------------------------
+PLOT_PALETTE = np.array(
+    [(255, 255, 255), (40, 40, 48), (200, 204, 212), (27, 42, 74), (120, 124, 135), (214, 96, 20), (245, 190, 140)],
+    dtype=np.uint8,
+)
+WHITE, INK, GRID, PROBE_TRAIN, PROBE_INFER, RANDOM_TRAIN, RANDOM_INFER = range(7)
+SERIES = (
+    ("probe_training", PROBE_TRAIN, "carry probe, training"),
+    ("probe_inference", PROBE_INFER, "carry probe, inference"),
+    ("random_training", RANDOM_TRAIN, "random weights, training"),
+    ("random_inference", RANDOM_INFER, "random weights, inference"),
+)
+
+
+def _line(canvas: np.ndarray, x0: float, y0: float, x1: float, y1: float, color: int) -> None:
+    n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
+    xs = np.round(np.linspace(x0, x1, n + 1)).astype(int)
+    ys = np.round(np.linspace(y0, y1, n + 1)).astype(int)
+    ok = (xs >= 0) & (xs < canvas.shape[1]) & (ys >= 0) & (ys < canvas.shape[0])
+    canvas[ys[ok], xs[ok]] = color
+    canvas[np.clip(ys[ok] + 1, 0, canvas.shape[0] - 1), xs[ok]] = color  # two pixels thick
+
+
+def state_picture(growth: dict[str, Any]) -> bytes | None:
+    """A PNG of the state norm per step (log scale): the carry probe and the random weights, each in
+    training and in inference; None when no curve was measured."""
+    series = [(key, color, words, np.asarray(growth[key], float)) for key, color, words in SERIES if growth.get(key)]
+    series = [(k, c, w, v) for k, c, w, v in series if v.size and np.all(np.isfinite(v)) and np.all(v > 0)]
+    if not series:
+        return None
+    logs = np.concatenate([np.log10(v) for *_, v in series])
+    low, high = float(np.floor(logs.min())), float(np.ceil(logs.max()))
+    high = max(high, low + 1)
+    steps = max(v.size for *_, v in series)
+    margin, left, plot_w, plot_h = 6, 40, 300, 120
+    legend_h = len(series) * (GLYPH_H + 4)
+    title = f"{growth.get('state', 'h')} norm per step, x{growth.get('growth_per_step', float('nan')):.3f} per step"
+    width, height = left + plot_w + margin, margin + GLYPH_H + 6 + plot_h + GLYPH_H + 10 + legend_h + margin
+    canvas = np.full((height, width), WHITE, dtype=np.uint8)
+    draw_text(canvas, margin, margin, title, INK)
+    top = margin + GLYPH_H + 6
+
+    def xy(step: float, value: float) -> tuple[float, float]:
+        x = left + step / max(steps - 1, 1) * (plot_w - 1)
+        return x, top + (high - np.log10(value)) / (high - low) * (plot_h - 1)
+
+    for decade in range(int(low), int(high) + 1):
+        y = int(round(xy(0, 10.0**decade)[1]))
+        canvas[min(y, height - 1), left : left + plot_w] = GRID
+        draw_text(canvas, margin, max(y - GLYPH_H // 2, 0), f"1e{decade}", INK)
+    canvas[top : top + plot_h, left] = INK
+    canvas[top + plot_h - 1, left : left + plot_w] = INK
+    draw_text(canvas, left, top + plot_h + 3, "step 0", INK)
+    draw_text(canvas, left + plot_w - text_width(f"step {steps - 1}"), top + plot_h + 3, f"step {steps - 1}", INK)
+    for _, color, _, values in series:
+        points = [xy(t, v) for t, v in enumerate(values)]
+        for (x0, y0), (x1, y1) in zip(points, points[1:]):
+            _line(canvas, x0, y0, x1, y1, color)
+    y = top + plot_h + GLYPH_H + 10
+    for _, color, words, _ in series:
+        canvas[y + 2 : y + GLYPH_H - 2, margin : margin + 12] = color
+        draw_text(canvas, margin + 16, y, words, INK)
+        y += GLYPH_H + 4
+    return encode_png(canvas, PLOT_PALETTE)
