@@ -13,7 +13,7 @@ import numpy as np
 
 from .masks import all_sites, base_site, merges_carry_into_recurrent, site_key
 from .recovery import TOL
-from .reference import GATED_SITES, Cell, Masks
+from .reference import GATED_SITES, STEP_SITES, Cell, Masks
 from .spec import Scheme, Spec
 
 COINCIDENCE = 1e-6  # below this chance, two equal masks mean one was reused, not redrawn
@@ -31,6 +31,9 @@ class SiteFingerprint:
     binary: bool  # every value is 0 or ``scale``
     observed: float  # the fraction of elements recovery could see
     coincidence: float = 0.0  # the chance a fresh draw repeats a call's mask exactly
+    # bidirectional stacks: whether both directions of a layer see one mask (the reverse one read backwards,
+    # as when one dropout acts on the concatenated outputs below) or one each
+    directions: str | None = None
 
     @property
     def scaling(self) -> str:
@@ -53,7 +56,9 @@ class Fingerprint:
             return "no masks"
         parts = []
         for s in self.sites.values():
-            words = [s.resample, s.gates, s.batch, f"scale={s.scale:.4g}", f"rate={s.rate:.3f}"]
+            both = {"shared": "one mask for both directions", "per_direction": "a mask per direction"}
+            words = [s.resample, s.gates, s.batch, both.get(s.directions or "")]
+            words += [f"scale={s.scale:.4g}", f"rate={s.rate:.3f}"]
             parts.append(f"{s.site}: " + ", ".join(w for w in words if w))
         return "; ".join(parts) + ("; carried state dropped" if self.carried_state_dropped else "")
 
@@ -159,6 +164,21 @@ def attribute_carried_state(cell: Cell, masks: list[Masks]) -> list[Masks]:
     return out
 
 
+def _compare_directions(cell: Cell, masks: list, reverse: int, sites: dict[str, SiteFingerprint]) -> None:
+    """Mark the sites both directions of a layer drop as sharing one mask or not: the reverse part's
+    masks are in its own time order, so they are flipped before the comparison."""
+    for site in GATED_SITES + STEP_SITES:
+        forward, backward = _stack([m[reverse - 1] for m in masks], site), _stack([m[reverse] for m in masks], site)
+        if forward is None or backward is None or forward.shape != backward.shape:
+            continue
+        both = np.isfinite(forward) & np.isfinite(backward[:, :, ::-1])
+        same = bool(np.all(np.abs(forward - backward[:, :, ::-1])[both] <= TOL))
+        for part in (reverse - 1, reverse):
+            name = site_key(site, part, cell)
+            if name in sites:
+                sites[name].directions = "shared" if same else "per_direction"
+
+
 def fingerprint(cell: Cell, masks: list) -> Fingerprint:
     """The fingerprint of one call's masks per entry of ``masks`` (per layer for a stack: its sites
     are then named ``input@1``, ``input@2``, ...)."""
@@ -170,6 +190,9 @@ def fingerprint(cell: Cell, masks: list) -> Fingerprint:
                 site.site = site_key(name, index, cell)
                 sites[site.site] = site
             carried = carried or layer.carried_state_dropped
+        if cell.directions == 2:
+            for reverse in range(1, cell.parts, 2):
+                _compare_directions(cell, masks, reverse, sites)
         return Fingerprint(sites=sites, carried_state_dropped=carried)
     masks = attribute_carried_state(cell, masks)
     sites = {}

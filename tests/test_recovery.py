@@ -10,6 +10,7 @@ import pytest
 
 from dropspec.adapters.base import Case, Claim
 from dropspec.adapters.reference import ReferenceAdapter, reference_cases
+from dropspec.fingerprint import fingerprint
 from dropspec.masks import canonical_case
 from dropspec.recovery import probe_runs, recover
 from dropspec.reference import Cell
@@ -95,3 +96,15 @@ def test_run_count_does_not_grow_with_length_or_width(kind) -> None:
 
 def test_wider_input_takes_one_more_probe_per_gate() -> None:
     assert probe_runs(Cell("lstm", 20, 8)) == probe_runs(Cell("lstm", 8, 8)) + 2 * 4
+
+
+def test_fingerprint_tells_one_mask_for_both_directions_from_one_each() -> None:
+    """One dropout on the concatenated outputs (PyTorch) is one mask for both directions of the layer
+    above; the reference draws one per direction."""
+    cell = Cell("gru", 8, 8, layers=2, directions=2)
+    case = Case("gru_bi", cell, {}, Claim("zaremba", {"input@2": 0.5, "input@2r": 0.5}), steps=6, batch=4)
+    rec, drawn, _ = recovered_and_drawn(case)
+    assert fingerprint(cell, rec.masks).sites["input@2r"].directions == "per_direction"
+    shared = [[m[0], m[1], m[2], m[3].with_site("input", np.asarray(m[2].input)[:, ::-1])] for m in drawn]
+    assert fingerprint(cell, shared).sites["input@2r"].directions == "shared"
+    assert "one mask for both directions" in fingerprint(cell, shared).summary()
