@@ -33,9 +33,14 @@ CALLS = 2  # every run makes two consecutive calls, so resampling across calls i
 STATUSES = ("pass", "fail", "error", "not_applicable", "xfail", "skip")
 
 
-def tolerance(adapter: Adapter) -> tuple[float, float]:
-    """(rtol, atol) for comparing a framework with the float64 reference."""
-    return (1e-9, 1e-10) if adapter.dtype == np.float64 else (2e-3, 2e-4)
+def case_dtype(adapter: Adapter, case: Case | None = None) -> np.dtype:
+    """The precision a case runs in: its own ``dtype`` when it sets one, else its adapter's."""
+    return np.dtype(case.dtype if case is not None and case.dtype else adapter.dtype)
+
+
+def tolerance(adapter: Adapter, case: Case | None = None) -> tuple[float, float]:
+    """(rtol, atol) for comparing a framework with the float64 reference, at the case's precision."""
+    return (1e-9, 1e-10) if case_dtype(adapter, case) == np.float64 else (2e-3, 2e-4)
 
 
 @dataclass
@@ -138,7 +143,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
     spec = spec or default_spec()
     obs = Observation(case=case)
     start = time.perf_counter()
-    rtol, atol = tolerance(adapter)
+    rtol, atol = tolerance(adapter, case)
     rng = np.random.default_rng(case.seed)
 
     def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
@@ -160,7 +165,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             case.batch,
             CALLS,
             lambda name, p, c: run(p, c, training=True),
-            eps=float(np.finfo(adapter.dtype).eps),
+            eps=float(np.finfo(case_dtype(adapter, case)).eps),
             # the weight probes cost G (H - 1) runs, so only a claim that drops weights pays for them;
             # unclaimed weight drop still fails common.replay.explained (see recovery_weights)
             weight_hh=case.claim.rates.get("weight_hh", 0.0) > 0,

@@ -162,3 +162,26 @@ def test_a_claim_that_does_not_fit_its_scheme_names_the_case_and_the_fix() -> No
         Suite(ReferenceAdapter([bad]))
     with pytest.raises(ValueError, match="unknown scheme 'zarembaa'"):
         Suite(ReferenceAdapter([replace(case, claim=Claim("zarembaa", {}))]))
+
+
+def test_a_float64_case_of_a_float32_adapter_is_judged_at_float64_tolerance() -> None:
+    from dataclasses import replace
+
+    import numpy as np
+
+    from dropspec.adapters.base import Adapter
+    from dropspec.adapters.reference import reference_cases
+    from dropspec.engine import tolerance
+
+    class Float32(Adapter):
+        name, dtype = "f32", np.float32
+
+        def cases(self):
+            return []
+
+        def run(self, *args, **kwargs):
+            raise NotImplementedError
+
+    case = next(iter(reference_cases()))
+    assert tolerance(Float32(), case) == (2e-3, 2e-4)
+    assert tolerance(Float32(), replace(case, dtype="float64")) == (1e-9, 1e-10)

@@ -45,6 +45,7 @@ class Case:
     flag_group: str | None = None
     rate_group: str | None = None
     label: str = ""  # how a user would write it, e.g. "keras.layers.LSTM(8, dropout=0.25)"
+    dtype: str | None = None  # "float64" for a case that runs in double precision; None: the adapter's dtype
 
     @property
     def title(self) -> str:

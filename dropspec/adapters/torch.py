@@ -156,6 +156,7 @@ def _module_case(kind: str, p: float, variant: str = "") -> Case:
         # kernel; float64 changes the numbers, so it is not in the group
         flag_group=None if variant == "float64" else f"{kind}-L1-dropout{p}",
         label=label,
+        dtype="float64" if variant == "float64" else None,  # judged at float64's tolerance
     )
 
 
@@ -216,6 +217,7 @@ def _cell_loop_case(kind: str, loop: str, p_recurrent: float = 0.0, dtype: str =
         batch=BATCH,
         rate_group=rate_group,
         label=label,
+        dtype="float64" if dtype == "float64" else None,
     )
 
 
