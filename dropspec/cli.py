@@ -37,6 +37,8 @@ def _run(args: argparse.Namespace) -> int:
     ]
     if args.k:
         argv += ["-k", args.k]
+    if args.no_deviations:
+        argv.append("--dropspec-no-deviations")
     code = pytest.main(argv)
     print(f"dropspec: results in {Path(args.out) / (args.adapter + '.json')}")
     if args.exit_zero and code in (0, 1):
@@ -48,18 +50,51 @@ def _report(args: argparse.Namespace) -> int:
     from .report import write_reports
 
     results = Path(args.results)
+    # results/history/ (from `tox -m history`) is read when present: the main matrix ignores subdirectories
+    history = Path(args.history) if args.history else results / "history"
+    history_dir = history if history.is_dir() else None
+    if args.only_history or (args.history and not any(results.glob("*.json"))):
+        if history_dir is None:
+            print(f"dropspec: no {history}/; run `tox -m history` first", file=sys.stderr)
+            return 2
+        return _history_only(history_dir, Path(args.out), no_site=args.no_site)
     if not results.is_dir() or not any(results.glob("*.json")):
         print(f"dropspec: no results in {results}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
         return 2
     try:
         readme = Path(args.readme) if args.readme else None
-        matrix = write_reports(results, Path(args.out), readme=readme, site=not args.no_site)
+        matrix = write_reports(results, Path(args.out), readme=readme, site=not args.no_site, history_dir=history_dir)
     except ValueError as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
     print(f"dropspec: wrote {args.out}/matrix.json and {args.out}/matrix.md ({len(matrix['adapters'])} adapters)")
+    if (Path(args.out) / "history.json").is_file() and history.is_dir():
+        print(f"dropspec: wrote {args.out}/history.json and {args.out}/history.md from {history}/")
     if not args.no_site:
         print(f"dropspec: wrote {args.out}/index.html, {args.out}/masks/ and {args.out}/spec/")
+    return 0
+
+
+def _history_only(history: Path, out: Path, *, no_site: bool) -> int:
+    """history.{json,md} without the matrix's results (a fresh clone: results/ is not committed), and the
+    History section of the existing index.html rewritten in place."""
+    from .history import write_history
+    from .publish.page import splice_history
+
+    try:
+        data = write_history(history, out)
+    except ValueError as exc:
+        print(f"dropspec: {exc}", file=sys.stderr)
+        return 2
+    if data is None:
+        print(f"dropspec: no runs in {history}/RELEASE/*.json; run `tox -m history` first", file=sys.stderr)
+        return 2
+    print(f"dropspec: wrote {out}/history.json and {out}/history.md from {history}/")
+    if not no_site:
+        if splice_history(out / "index.html", data):
+            print(f"dropspec: updated the History section of {out}/index.html")
+        else:
+            print(f"dropspec: no {out}/index.html with a History section to update; `dropspec report` writes one")
     return 0
 
 
@@ -134,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("-k", help="only tests matching this pytest -k expression")
     run.add_argument("--exit-zero", action="store_true", help="exit 0 when the run completed, whatever the verdicts")
     run.add_argument(
+        "--no-deviations",
+        action="store_true",
+        help="record raw verdicts, ignoring the adapter's known deviations (they describe the newest release; "
+        "`tox -m history` runs older ones)",
+    )
+    run.add_argument(
         "--require-available", action="store_true", help="exit 3 instead of skipping when the framework is missing"
     )
     run.set_defaults(func=_run)
@@ -143,6 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     report.add_argument("--out", default="reports", help="output directory (default: reports)")
     report.add_argument("--readme", help="also write the findings into this README's 'What we found' block")
     report.add_argument("--no-site", action="store_true", help="skip index.html, masks/ and spec/")
+    report.add_argument(
+        "--history",
+        help="runs of older releases, DIR/RELEASE/ADAPTER.json (default: RESULTS/history when it exists); "
+        "writes history.{json,md} and the page's History section",
+    )
+    report.add_argument(
+        "--only-history",
+        action="store_true",
+        help="only history.{json,md} and the History section of OUT/index.html, updated in place; the matrix "
+        "and the rest of the page are left as they are",
+    )
     report.set_defaults(func=_report)
 
     explain = sub.add_parser("explain", help="a bug report in Markdown for one (adapter, case, clause) result")

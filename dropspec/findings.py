@@ -11,17 +11,14 @@ START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 BAD = ("fail", "xfail", "error")
 
 
-def _repro(adapter: str, case_id: str) -> str | None:
-    """The adapter's own repro script for the case, when the adapter is installed and offers one."""
+def _repro(run: dict[str, Any], case_id: str) -> str | None:
+    """The framework-only script for the case's first broken clause: from the snippet stored in the
+    results, else from the installed adapter."""
     try:
-        from .registry import load_adapter
+        from .publish.repro import case_script
 
-        loaded = load_adapter(adapter)
-        if loaded.unavailable_reason():
-            return None
-        case = next(c for c in loaded.cases() if c.id == case_id)
-        return loaded.repro(case)
-    except Exception:  # findings are written whether or not each framework can be imported here
+        return case_script(run, case_id)[0]
+    except Exception:  # findings are written whether or not a script can be composed here
         return None
 
 
@@ -53,9 +50,10 @@ def findings(runs: list[dict[str, Any]]) -> str:
                 lines.append("  Breaks " + ", ".join(f"`{c}`" for c in clauses) + ".")
                 first = next(r for r in results if r["status"] != "error")
                 lines.append(f"  Observed: {first['message'].split(' [')[0][:300]}")
-            script = _repro(run["adapter"], case_id)
+            script = _repro(run, case_id)
             if script:
-                lines += ["", "  ```python", *("  " + s for s in script.strip().splitlines()), "  ```", ""]
+                body = ["  ```python", *("  " + s if s else "" for s in script.strip().splitlines()), "  ```"]
+                lines += ["", "  <details><summary>repro (framework only)</summary>", "", *body, "", "  </details>", ""]
         lines.append("")
     if not lines:
         return "No deviations in the results: every adapter run so far conforms to every clause that applies.\n"

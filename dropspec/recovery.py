@@ -340,14 +340,14 @@ class _Recoverer:
 
         if gate == "n":
             return Readout(kept, lambda call, y, h0, c0: _atanh(candidate(call, y, h0)), BETA)
-        if gate == "r" and self.cell.reset_after:  # n = tanh(r * b_hn) with b_hn = 1
+        if gate == "r" and self.cell.reset_after and self.cell.b_hn:  # n = tanh(r * b_hn) with b_hn = 1
             return Readout(
                 {**kept, "r": 0.0, "n": 0.0},
                 lambda call, y, h0, c0: _logit(_atanh(candidate(call, y, h0))),
                 0.0,
                 hidden_biases={"n": 1.0},
             )
-        if gate == "r":  # reset before: n = tanh(0.2 + 0.5 (r * s_{t-1} * m_n))
+        if gate == "r":  # n = tanh(0.2 + 0.5 (r * s_{t-1} * m_n)): reset before, or after without b_hn
 
             def reset(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
                 fed = self.state_fed(call, self.h_seen(call, y), h0) * m_n(call)

@@ -52,6 +52,9 @@ class Cell:
     reset_after: bool = True
     layers: int = 1
     directions: int = 1
+    # a GRU whose reset product has no hidden bias, r * (W_hn h) (Flax NNX's GRUCell): b_hh of the n gate
+    # stays 0 in every probe and replay, since the framework cannot represent it
+    b_hn: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in GATES:
@@ -91,7 +94,7 @@ class Cell:
     def layer(self, index: int) -> Cell:
         """Part ``index`` of a stack (see ``parts``), as a one-layer, one-direction cell."""
         size = self.input_size if index < self.directions else self.output_size
-        return Cell(self.kind, size, self.hidden_size, self.reset_after)
+        return Cell(self.kind, size, self.hidden_size, self.reset_after, b_hn=self.b_hn)
 
     def is_reverse(self, index: int) -> bool:
         """Whether part ``index`` reads the sequence backwards (its masks are then in its own time order)."""
@@ -122,6 +125,8 @@ class Params:
         bound = scale / np.sqrt(cell.hidden_size)
         for array in (p.w_ih, p.w_hh, p.b_ih, p.b_hh):
             array[...] = rng.uniform(-bound, bound, array.shape)
+        if cell.kind == "gru" and not cell.b_hn:
+            p.b_hh[p.rows(cell, "n")] = 0.0
         return p
 
     def rows(self, cell: Cell, gate: str) -> slice:

@@ -165,13 +165,29 @@ def render_markdown(matrix: dict[str, Any]) -> str:
 
 
 def write_reports(
-    results_dir: Path, out_dir: Path, spec: Spec | None = None, readme: Path | None = None, site: bool = True
+    results_dir: Path,
+    out_dir: Path,
+    spec: Spec | None = None,
+    readme: Path | None = None,
+    site: bool = True,
+    history_dir: Path | None = None,
 ) -> dict[str, Any]:
     """matrix.json, matrix.md and findings.md in ``out_dir``; the findings also go into ``readme``'s
-    'What we found' block when it has one."""
+    'What we found' block when it has one. With runs under ``history_dir`` (``tox -m history``), also
+    history.json and history.md, and the page gets a History section."""
+    from .agreement import compare
+    from .agreement import render_markdown as render_agreement
+    from .history import write_history
+
     runs = load_results(results_dir)
+    history = write_history(history_dir, out_dir, spec) if history_dir is not None else None
+    if history is None and (out_dir / "history.json").is_file():
+        # the last `tox -m history` run: its results are not committed, the report is, so the page keeps it
+        history = json.loads((out_dir / "history.json").read_text())
     matrix = build_matrix(runs, spec or default_spec())
+    matrix["agreement"] = compare(runs)
     out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "agreement.md").write_text(render_agreement(matrix["agreement"]))
     (out_dir / "matrix.json").write_text(json.dumps(matrix, indent=1, default=str) + "\n")
     (out_dir / "matrix.md").write_text(render_markdown(matrix))
     text = findings(runs)
@@ -183,5 +199,5 @@ def write_reports(
     if site:  # index.html, masks/ADAPTER/CASE.png and spec/ next to the matrix
         from .publish import write_site
 
-        write_site(out_dir, matrix, runs, results_dir, spec or default_spec())
+        write_site(out_dir, matrix, runs, results_dir, spec or default_spec(), history=history)
     return matrix

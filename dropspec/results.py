@@ -14,6 +14,7 @@ import numpy as np
 from .adapters.base import Adapter, Case
 from .engine import Observation, Result, Suite
 from .fingerprint import flat_masks
+from .publish.repro import NO_REPRO
 
 SCHEMA_VERSION = 1
 
@@ -32,7 +33,19 @@ def case_record(case: Case) -> dict[str, Any]:
             "hidden": case.cell.hidden_size,
         },
         "seed": case.seed,
+        "flag_group": case.flag_group,
+        "rate_group": case.rate_group,
     }
+
+
+def snippet_record(adapter: Adapter, case: Case) -> dict[str, str]:
+    """The adapter's framework-only snippet for the case, stored so that reports built where the framework
+    is not installed still show (and compose) the repro; or why there is none."""
+    try:
+        snippet = adapter.repro(case)
+    except Exception as exc:  # a broken snippet is reported, not raised
+        return {"repro_missing": f"{NO_REPRO}: the adapter's repro() raised {type(exc).__name__}: {exc}"}
+    return {"repro": snippet} if snippet else {"repro_missing": f"{NO_REPRO} (adapter {adapter.name!r})"}
 
 
 class ResultsFile:
@@ -59,7 +72,9 @@ class ResultsFile:
         case = self.suite.case(result.case)
         if self.data["results"] and self.data["results"][-1]["case"] != case.id:
             self.write()  # the previous case is complete
-        record = self.data["cases"].setdefault(case.id, case_record(case))
+        if case.id not in self.data["cases"]:
+            self.data["cases"][case.id] = case_record(case) | snippet_record(self.suite.adapter, case)
+        record = self.data["cases"][case.id]
         if observation is not None and observation.recovered is not None and "masks_file" not in record:
             record["masks_file"] = self.save_masks(case, observation)
         if observation is not None:

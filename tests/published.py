@@ -3,6 +3,7 @@ that cannot run, and one that offers a framework-only repro; then ``dropspec rep
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -56,6 +57,24 @@ def build(tmp: Path) -> tuple[Path, Path]:
     for adapter, *extra in runs:
         done = cli("run", "--adapter", adapter, "--out", "results", "--exit-zero", *extra, cwd=tmp)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    write_history(tmp / "results")
     done = cli("report", "--results", "results", "--out", "reports", cwd=tmp)
     assert done.returncode == 0, done.stdout + done.stderr
     return tmp / "results", tmp / "reports"
+
+
+HISTORY_CHANGE = ("variational.input.time_invariant", "lstm-variational")
+
+
+def write_history(results: Path) -> None:
+    """``results/history/``, as `tox -m history` leaves it: the reference run as two releases, the
+    newer one with ``HISTORY_CHANGE`` turned from pass to fail, so the page has one change to show."""
+    run = json.loads((results / "reference.json").read_text())
+    for release, version in (("reference-1.0", "1.0"), ("reference-1.1", "1.1")):
+        run["versions"] = {"dropspec-reference": version}
+        if version == "1.1":
+            for r in run["results"]:
+                if (r["clause"], r["case"]) == HISTORY_CHANGE:
+                    r["status"] = "fail"
+        (results / "history" / release).mkdir(parents=True, exist_ok=True)
+        (results / "history" / release / "reference.json").write_text(json.dumps(run))

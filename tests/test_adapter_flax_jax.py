@@ -82,7 +82,9 @@ def test_nnx_gru_refuses_a_b_hn_it_cannot_hold():
     case = _case(a, "gru-input")
     rng = np.random.default_rng(2)
     params = Params.random(case.cell, rng)
+    assert not case.cell.b_hn and np.all(params.b_hh[params.rows(case.cell, "n")] == 0)  # the core keeps it 0
     calls = _calls(case, rng, n=1)
+    params.b_hh[params.rows(case.cell, "n")] = 0.3  # a case that forgot to say b_hn=False is refused
     with pytest.raises(UnrepresentableParams):
         a.run(case, params, calls, seed=0, training=False)
     params.b_hh[params.rows(case.cell, "n")] = 0.0  # representable: must then match the reference exactly

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .published import build
+from .published import HISTORY_CHANGE, build
 
 FLAGS = [
     "--no-sandbox",
@@ -107,6 +107,30 @@ def test_filters(page) -> None:
     assert cell(page, "reference", CLAUSE).is_hidden()
     page.select_option("#f-framework", "")
     assert cell(page, "reference", CLAUSE).is_visible()
+
+
+def test_history_highlights_the_release_where_a_clause_changed(page) -> None:
+    # tests/published.py writes two releases of the reference; the newer fails HISTORY_CHANGE
+    clause, case = HISTORY_CHANGE
+    page.click('nav a[href="#history"]')
+    assert page.evaluate("location.hash") == "#history"
+    section = page.locator("#history")
+    assert section.is_visible() and "reference" in section.locator("h3").first.inner_text()
+    row = section.locator(f'tr.hist-row[data-clause="{clause}"]')
+    changed = row.locator("td.hv.changed")
+    assert changed.count() == 1 and changed.get_attribute("data-release") == "reference-1.1"
+    assert "changed in 1.1" in changed.inner_text() and "FAIL" in changed.inner_text()
+    assert row.locator("td.hv").first.inner_text().startswith("pass")
+    assert row.locator("td.changed-in").inner_text() == "1.1"
+    row.locator("details summary").click()
+    assert case in row.locator("table.cases").inner_text()
+    changes = section.locator("details.changes")
+    changes.locator("summary").click()  # closed by default: the clause table comes first
+    assert changes.locator("h4").count() == 1 and "1.1" in changes.locator("h4").inner_text()
+    assert f"pass -> FAIL: {clause}" in changes.inner_text()
+    unchanged = section.locator('tr.hist-row[data-clause="common.seed.reproducible"]')
+    assert unchanged.count() == 1 and unchanged.locator("td.hv.changed").count() == 0
+    assert unchanged.locator("td.changed-in").inner_text() == "-"
 
 
 def test_a_clause_links_to_its_anchor_in_the_spec(page) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..reference import Cell, Params, Trace
 from .base import Adapter, CallInputs, Case, Claim
-from .keras3 import keras_weights
+from .keras3 import keras_load_lines
 
 KEEP = 0.75
 P = 1.0 - KEEP
@@ -114,6 +114,7 @@ class DropoutWrapperAdapter(Adapter):
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
         self._cases = list(cases) if cases is not None else None
+        self._snippets: dict[str, dict[str, Any]] = {}
 
     def unavailable_reason(self) -> str | None:
         if "tensorflow" not in sys.modules:
@@ -147,87 +148,119 @@ class DropoutWrapperAdapter(Adapter):
             self._cases = dropout_wrapper_cases()
         return self._cases
 
+    def repro(self, case: Case) -> str | None:
+        return dropout_wrapper_snippet(case)
+
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         reason = self.unavailable_reason()
         if reason:
             raise RuntimeError(reason)
-        import tensorflow as tf
-        import tf_keras
-
-        cfg, cell = case.config, case.cell
-        tf_keras.utils.set_random_seed(seed)  # python, numpy and TF's global seed; the wrapper's ops use it
-        wargs = dict(cfg["wrapper_args"])
-        if "dtype" in wargs:
-            wargs["dtype"] = tf.as_dtype(wargs["dtype"])
-        batch = calls[0].x.shape[1]
-        if cfg["api"] == "keras2":
-            inner = getattr(tf_keras.layers, cfg["cell"])(**cfg["cell_args"])
-            wrapper = tf.nn.RNNCellDropoutWrapper(inner, **wargs)
-            rnn = tf_keras.layers.RNN(wrapper, return_sequences=True, return_state=True)
-            # the wrapper's build builds the cell (again, with new weights if it was built before): build it once
-            wrapper.build(tf.TensorShape([batch, cell.input_size]))
-            rnn.build((batch, case.steps, cell.input_size))
-            for name, value in keras_weights(cell, params).items():
-                getattr(inner, name).assign(np.asarray(value, np.float32))
-        else:
-            inner = getattr(tf.compat.v1.nn.rnn_cell, cfg["cell"])(**cfg["cell_args"])
-            wrapper = tf.compat.v1.nn.rnn_cell.DropoutWrapper(inner, **wargs)
-            inner.build(tf.TensorShape([batch, cell.input_size]))
-            self._load_v1(inner, cell, params)
-
+        # the run executes the case's repro snippet, so the bug report and the suite cannot drift
+        if case.id not in self._snippets:
+            namespace: dict[str, Any] = {"__name__": f"dropspec_repro_{case.id}"}
+            exec(compile(dropout_wrapper_snippet(case), f"<repro dropout_wrapper {case.id}>", "exec"), namespace)
+            self._snippets[case.id] = namespace
+        fns = self._snippets[case.id]
+        model = fns["build"](seed)
+        fns["load"](model, params.w_ih, params.w_hh, params.b_ih, params.b_hh)
         traces = []
-        for call in calls:
-            x = tf.constant(np.transpose(call.x, (1, 0, 2)), tf.float32)
-            h0 = tf.constant(call.h0, tf.float32)
-            c0 = tf.constant(call.c0, tf.float32) if cell.kind == "lstm" else None
-            if cfg["api"] == "keras2":
-                # Keras cells take the training flag; the wrapper drops whatever it is told (see notes)
-                y, *final = rnn(x, initial_state=[h0] if c0 is None else [h0, c0], training=training)
-                h, c = final[0], final[1] if c0 is not None else None
-            elif training:
-                init = h0 if c0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
-                y, state = tf.compat.v1.nn.dynamic_rnn(wrapper, x, initial_state=init)
-                h, c = (state, None) if c0 is None else (state.h, state.c)
-            else:
-                # TF1 has no training flag: inference is the unwrapped cell, as users build their eval graph
-                init = h0 if c0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
-                y, state = tf.compat.v1.nn.dynamic_rnn(inner, x, initial_state=init)
-                h, c = (state, None) if c0 is None else (state.h, state.c)
-            traces.append(
-                Trace(
-                    y=np.transpose(np.asarray(y, np.float64), (1, 0, 2)),
-                    h=np.asarray(h, np.float64),
-                    c=None if c is None else np.asarray(c, np.float64),
-                )
-            )
+        for c in calls:
+            y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training)
+            traces.append(Trace(y=y, h=h, c=c_n if case.cell.kind == "lstm" else None))
         return traces
 
-    @staticmethod
-    def _load_v1(inner: Any, cell: Cell, params: Params) -> None:
-        """TF1 cells keep one kernel over the concatenation [x, h] and one bias.
 
-        LSTMCell: kernel (I+H, 4H) in gate order i, j (= g), f, o, and ``forget_bias`` (1.0 by default) is added
-        to f at run time, so the stored f bias is b_if + b_hf - forget_bias. GRUCell: ``gates`` (I+H, 2H) for
-        r, u (u = z) and ``candidate`` (I+H, H), reset before the matmul: c = tanh(W [x, r h] + b)."""
-        h = cell.hidden_size
-
-        def rows(gate: str) -> slice:
-            return params.rows(cell, gate)
-
-        def stacked(gates: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-            w = np.concatenate([np.concatenate([params.w_ih[rows(g)], params.w_hh[rows(g)]], axis=1) for g in gates])
-            b = np.concatenate([params.b_ih[rows(g)] + params.b_hh[rows(g)] for g in gates])
-            return w.T.astype(np.float32), b.astype(np.float32)
-
+def dropout_wrapper_snippet(case: Case) -> str:
+    """The case as a user writes it with TensorFlow only: ``build(seed)``, ``load(...)``, ``call(...)``."""
+    cfg, cell = case.config, case.cell
+    wargs = ", ".join(f"{k}=tf.{v}" if k == "dtype" else f"{k}={v!r}" for k, v in cfg["wrapper_args"].items())
+    cargs = ", ".join(f"{k}={v!r}" for k, v in cfg["cell_args"].items())
+    shape = f"[{case.batch}, {cell.input_size}]"
+    lines = [
+        "import os",
+        "",
+        'os.environ["TF_USE_LEGACY_KERAS"] = "1"  # the TF1 cells and DropoutWrapper live in legacy Keras',
+        "import numpy as np",
+        "import tensorflow as tf",
+        "import tf_keras",
+        "",
+        "",
+        "def build(seed):",
+        "    tf_keras.utils.set_random_seed(seed)  # python, numpy and TF's global seed; the wrapper's ops use it",
+    ]
+    if cfg["api"] == "keras2":
+        lines += [
+            f"    cell = tf_keras.layers.{cfg['cell']}({cargs})",
+            f"    wrapper = tf.nn.RNNCellDropoutWrapper(cell, {wargs})",
+            "    rnn = tf_keras.layers.RNN(wrapper, return_sequences=True, return_state=True)",
+            "    # the wrapper's build builds the cell (again, with new weights if it was built before): build it once",
+            f"    wrapper.build(tf.TensorShape({shape}))",
+            f"    rnn.build(({case.batch}, {case.steps}, {cell.input_size}))",
+            '    return {"cell": cell, "wrapper": wrapper, "rnn": rnn}',
+            "",
+            "",
+            *keras_load_lines(cell),
+            "",
+            "",
+            "def call(model, x, h0, c0, training):",
+            '    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64."""',
+            "    x = tf.constant(np.transpose(x, (1, 0, 2)), tf.float32)",
+            "    state = [tf.constant(h0, tf.float32)] + ([] if c0 is None else [tf.constant(c0, tf.float32)])",
+            '    y, *final = model["rnn"](x, initial_state=state, training=training)',
+        ]
+    else:
+        canonical = "ifgo" if cell.kind == "lstm" else "rzn"  # PyTorch's gate order
+        lines += [
+            f"    cell = tf.compat.v1.nn.rnn_cell.{cfg['cell']}({cargs})",
+            f"    wrapper = tf.compat.v1.nn.rnn_cell.DropoutWrapper(cell, {wargs})",
+            f"    cell.build(tf.TensorShape({shape}))",
+            '    return {"cell": cell, "wrapper": wrapper}',
+            "",
+            "",
+            "def load(model, w_ih, w_hh, b_ih, b_hh):",
+            '    """TF1 cells keep one kernel over [x, h] and one bias (b_ih + b_hh), gates in their own order."""',
+            '    cell, H = model["cell"], w_hh.shape[1]',
+            f"    rows = {{g: slice(k * H, (k + 1) * H) for k, g in enumerate({canonical!r})}}",
+            "",
+            "    def stacked(gates):",
+            "        w = np.concatenate([np.concatenate([w_ih[rows[g]], w_hh[rows[g]]], axis=1) for g in gates])",
+            "        b = np.concatenate([b_ih[rows[g]] + b_hh[rows[g]] for g in gates])",
+            '        return w.T.astype("float32"), b.astype("float32")',
+            "",
+        ]
         if cell.kind == "lstm":
-            kernel, bias = stacked(["i", "g", "f", "o"])
-            bias[2 * h : 3 * h] -= inner._forget_bias
-            inner._kernel.assign(kernel)
-            inner._bias.assign(bias)
+            lines += [
+                '    kernel, bias = stacked("igfo")  # LSTMCell: i, j (= g), f, o',
+                "    bias[2 * H : 3 * H] -= cell._forget_bias  # added to f at run time",
+                "    cell._kernel.assign(kernel)",
+                "    cell._bias.assign(bias)",
+            ]
         else:
-            kernel, bias = stacked(["r", "z"])
-            inner._gate_kernel.assign(kernel)
-            inner._gate_bias.assign(bias)
-            kernel, bias = stacked(["n"])
-            inner._candidate_kernel.assign(kernel)
-            inner._candidate_bias.assign(bias)
+            lines += [
+                '    kernel, bias = stacked("rz")  # GRUCell: gates r, u (= z), then the candidate (reset before)',
+                "    cell._gate_kernel.assign(kernel)",
+                "    cell._gate_bias.assign(bias)",
+                '    kernel, bias = stacked("n")',
+                "    cell._candidate_kernel.assign(kernel)",
+                "    cell._candidate_bias.assign(bias)",
+            ]
+        init = "h0" if cell.kind != "lstm" else "tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)"
+        lines += [
+            "",
+            "",
+            "def call(model, x, h0, c0, training):",
+            '    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64. TF1 has no training flag: inference',
+            '    runs the unwrapped cell, as users build their eval graph."""',
+            "    x = tf.constant(np.transpose(x, (1, 0, 2)), tf.float32)",
+            "    h0 = tf.constant(h0, tf.float32)",
+            "    c0 = None if c0 is None else tf.constant(c0, tf.float32)",
+            '    rnn_cell = model["wrapper"] if training else model["cell"]',
+            f"    y, state = tf.compat.v1.nn.dynamic_rnn(rnn_cell, x, initial_state={init})",
+            "    final = [state] if c0 is None else [state.h, state.c]",
+        ]
+    lines += [
+        "    y = np.transpose(np.asarray(y, float), (1, 0, 2))",
+        "    return y, np.asarray(final[0], float), None if c0 is None else np.asarray(final[1], float)",
+        "",
+    ]
+    return "\n".join(lines)

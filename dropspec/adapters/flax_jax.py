@@ -87,8 +87,8 @@ class UnrepresentableParams(ValueError):
     """The framework's cell has no parameter for a canonical one that is not zero."""
 
 
-def _cell(cell_type: str) -> Cell:
-    return Cell(CELL_KIND[cell_type], WIDTH, WIDTH, reset_after=True)
+def _cell(cell_type: str, b_hn: bool = True) -> Cell:
+    return Cell(CELL_KIND[cell_type], WIDTH, WIDTH, reset_after=True, b_hn=b_hn)
 
 
 def _jax_versions() -> dict[str, str]:
@@ -410,6 +410,9 @@ class FlaxLinenAdapter(_JaxAdapter):
     name = "flax_linen"
     framework = "flax.linen"
 
+    def repro(self, case: Case) -> str | None:
+        return linen_snippet(case)
+
     def __init__(self) -> None:
         self._cases: list[Case] | None = None
         self._built: dict[str, tuple[Any, Any, Any]] = {}
@@ -545,7 +548,7 @@ def _nnx_load(cell_type: str, cell: Cell, p: Params, module: Any) -> None:
     else:  # GRUCell: dense_i (I, 3H) + bias, dense_h (H, 3H) WITHOUT bias, so no b_hn
         n = p.rows(cell, "n")
         if np.any(p.b_hh[n] != 0):
-            # CORE-NEEDED: a cell capability ("no b_hn") so the core keeps b_hh[n] = 0 in every probe and replay
+            # the nnx GRU cases declare Cell(b_hn=False), so the core keeps it 0; this guards one that forgets to
             raise UnrepresentableParams(
                 "flax.nnx.GRUCell has no b_hn (its dense_h has use_bias=False, though its docstring shows "
                 "r * (W_hn h + b_hn)); the canonical b_hh of the n gate is nonzero here and cannot be represented"
@@ -574,7 +577,7 @@ def _nnx_case(
     }
     return Case(
         id=f"{kind}-{name}",
-        cell=_cell(cell_type),
+        cell=_cell(cell_type, b_hn=cell_type != "GRUCell"),  # nnx.GRUCell: dense_h has no bias
         config=config,
         claim=claim,
         steps=STEPS,
@@ -644,15 +647,6 @@ class FlaxNNXAdapter(_JaxAdapter):
 
     def unavailable_reason(self) -> str | None:
         return _missing("flax.nnx")
-
-    def case_unavailable(self, case: Case) -> str | None:
-        if case.cell.kind == "gru":
-            # CORE-NEEDED: a cell capability "no b_hn" so that probes and replay keep that bias at zero
-            return (
-                "nnx.GRUCell has no hidden bias for the n gate (its dense_h has use_bias=False), so the canonical "
-                "parameters (b_hh of the n gate) cannot be represented"
-            )
-        return None
 
     def cases(self) -> Sequence[Case]:
         if self._cases is None:
@@ -727,6 +721,9 @@ class JaxRNNAdapter(_JaxAdapter):
     name = "jax_rnn"
     framework = "jax.experimental.rnn"
 
+    def repro(self, case: Case) -> str | None:
+        return jax_rnn_snippet(case)
+
     def unavailable_reason(self) -> str | None:
         return _missing("jax.experimental.rnn")
 
@@ -763,3 +760,175 @@ class JaxRNNAdapter(_JaxAdapter):
             )
             out.append(_trace(cell, y, (c_n[0], h_n[0])))
         return out
+
+
+# --- framework-only repros (bug reports): the same model as run(), written out for one case --------
+LINEN_CELL_WRAPPER = '''
+
+class DropoutCell(nn.RNNCellBase):
+    """Input dropout on x_t and recurrent dropout on the h fed to the cell, each with its own rng stream."""
+
+    cell: nn.RNNCellBase
+    lstm: bool
+    input_rate: float = 0.0
+    recurrent_rate: float = 0.0
+    recurrent_rng: str = "recurrent_dropout"
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, carry, x):
+        if self.input_rate:
+            x = nn.Dropout(self.input_rate, deterministic=self.deterministic)(x)
+        if self.recurrent_rate:
+            drop = nn.Dropout(self.recurrent_rate, deterministic=self.deterministic, rng_collection=self.recurrent_rng)
+            carry = (carry[0], drop(carry[1])) if self.lstm else drop(carry)
+        return self.cell(carry, x)
+
+    @property
+    def num_feature_axes(self):
+        return 1
+'''
+
+
+def linen_snippet(case: Case) -> str:
+    """``build(seed)``, ``load(...)``, ``call(...)`` for a flax_linen case, with flax only; the same model,
+    parameter mapping and key handling as ``FlaxLinenAdapter.run`` (a test checks they agree)."""
+    cfg, cell = case.config, case.cell
+    lstm = cell.kind == "lstm"
+    before, wrapper, split = cfg.get("dropout_before_rnn"), cfg.get("cell_wrapper"), cfg.get("split_rngs")
+    body = []
+    if before:
+        body.append(
+            f"        x = nn.Dropout({before['rate']!r}, broadcast_dims={tuple(before.get('broadcast_dims', ()))!r}, "
+            "deterministic=not train)(x)"
+        )
+    body.append(f"        cell = nn.{cfg['cell']['type']}({cfg['cell']['features']})")
+    if wrapper:
+        body.append(
+            f"        cell = DropoutCell(cell, {lstm}, {wrapper['input_dropout']!r}, {wrapper['recurrent_dropout']!r}, "
+            f"{wrapper['recurrent_rng_collection']!r}, deterministic=not train)"
+        )
+    body.append("        carry0 = (c0, h0)  # Flax's LSTM carry is (c, h)" if lstm else "        carry0 = h0")
+    kwargs = "" if split is None else f", split_rngs={split!r}"
+    body.append(f"        return nn.RNN(cell, return_carry=True{kwargs})(x, initial_carry=carry0)")
+    apply = "jax.jit(model.apply, static_argnums=(4,))" if cfg.get("jit") else "model.apply"
+    if lstm:
+        load_body = [
+            "    # per gate: input kernel (I, H), hidden kernel (H, H) with the one bias b_ih + b_hh",
+            '    target = find(model["variables"]["params"], {"ii", "hi", "if", "hf"})',
+            '    for k, g in enumerate("ifgo"):',
+            "        rows = slice(k * H, (k + 1) * H)",
+            '        target[f"i{g}"] = {"kernel": f32(w_ih[rows].T)}',
+            '        target[f"h{g}"] = {"kernel": f32(w_hh[rows].T), "bias": f32(b_ih[rows] + b_hh[rows])}',
+        ]
+    else:
+        load_body = [
+            "    # GRUCell: ir, iz, in carry the bias; hr, hz none; hn its own (b_hn sits inside r * (...))",
+            '    target = find(model["variables"]["params"], {"ir", "iz", "in", "hr", "hz", "hn"})',
+            '    for k, g in enumerate("rzn"):',
+            "        rows = slice(k * H, (k + 1) * H)",
+            '        bias = b_ih[rows] + (b_hh[rows] if g != "n" else 0.0)',
+            '        target[f"i{g}"] = {"kernel": f32(w_ih[rows].T), "bias": f32(bias)}',
+            '        target[f"h{g}"] = {"kernel": f32(w_hh[rows].T)}',
+            '    target["hn"]["bias"] = f32(b_hh[2 * H :])',
+        ]
+    lines = [
+        "import flax.linen as nn",
+        "import jax",
+        "import jax.numpy as jnp",
+        "import numpy as np",
+        LINEN_CELL_WRAPPER.rstrip() if wrapper else "",
+        "",
+        "",
+        "class Model(nn.Module):",
+        "    @nn.compact",
+        "    def __call__(self, x, h0, c0, train):",
+        *body,
+        "",
+        "",
+        "def plain(tree):",
+        '    return {k: plain(v) for k, v in tree.items()} if hasattr(tree, "items") else tree',
+        "",
+        "",
+        "def build(seed):",
+        "    model = Model()",
+        f"    x = jnp.zeros(({case.batch}, {case.steps}, {cell.input_size}))",
+        f"    h = jnp.zeros(({case.batch}, {cell.hidden_size}))",
+        "    variables = plain(model.init(jax.random.key(0), x, h, h, False))",
+        "    # a user's training loop: one root key, split once per step",
+        f'    return {{"apply": {apply}, "variables": variables, "key": jax.random.key(seed)}}',
+        "",
+        "",
+        "def find(tree, names):",
+        '    """The sub-dict of the params holding the cell\'s own Dense modules (wherever wrappers put it)."""',
+        "    if names <= set(tree):",
+        "        return tree",
+        "    for value in tree.values():",
+        "        found = find(value, names) if isinstance(value, dict) else None",
+        "        if found is not None:",
+        "            return found",
+        "",
+        "",
+        "def f32(a):",
+        "    return np.asarray(a, np.float32)",
+        "",
+        "",
+        "def load(model, w_ih, w_hh, b_ih, b_hh):",
+        "    H = w_hh.shape[1]",
+        *load_body,
+        "",
+        "",
+        "def call(model, x, h0, c0, training):",
+        '    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64; nn.RNN is batch-major."""',
+        "    x, h0 = jnp.asarray(np.swapaxes(x, 0, 1), jnp.float32), jnp.asarray(h0, jnp.float32)",
+        "    c0 = jnp.asarray(c0 if c0 is not None else h0, jnp.float32)",
+        '    model["key"], step_key = jax.random.split(model["key"])',
+        "    if training:",
+        f"        streams = {list(cfg['apply_rngs'])!r}",
+        "        rngs = dict(zip(streams, jax.random.split(step_key, len(streams))))",
+        '        carry, y = model["apply"](model["variables"], x, h0, c0, True, rngs=rngs)',
+        "    else:  # inference: deterministic, no rng passed, as users evaluate",
+        '        carry, y = model["apply"](model["variables"], x, h0, c0, False)',
+        "    y = np.swapaxes(np.asarray(y, float), 0, 1)",
+    ]
+    if lstm:
+        lines += ["    c, h = carry", "    return y, np.asarray(h, float), np.asarray(c, float)", ""]
+    else:
+        lines += ["    return y, np.asarray(carry, float), None", ""]
+    return "\n".join(line for line in lines if line is not None)
+
+
+def jax_rnn_snippet(case: Case) -> str:
+    """``build``, ``load``, ``call`` for a jax_rnn case, with jax only, as ``JaxRNNAdapter.run`` calls it."""
+    cfg, cell = case.config, case.cell
+    return "\n".join(
+        [
+            "import jax.numpy as jnp",
+            "import numpy as np",
+            "from jax.experimental import rnn",
+            "",
+            "",
+            "def build(seed):",
+            "    return {}  # lstm_ref takes neither a key nor a training flag: the seed cannot reach it",
+            "",
+            "",
+            "def load(model, w_ih, w_hh, b_ih, b_hh):",
+            "    # one layer: PyTorch's (4H, I), (4H, H), b_ih, b_hh, gates i, f, g, o, as dicts by layer",
+            '    model["weights"] = [{0: jnp.asarray(np.asarray(a, np.float32))} for a in (w_ih, w_hh, b_ih, b_hh)]',
+            "",
+            "",
+            "def call(model, x, h0, c0, training):",
+            "    x = jnp.asarray(np.swapaxes(x, 0, 1), jnp.float32)  # batch-first",
+            "    lengths = jnp.full((x.shape[0],), x.shape[1], jnp.int32)",
+            "    h0, c0 = jnp.asarray(h0, jnp.float32)[None], jnp.asarray(c0, jnp.float32)[None]",
+            f"    input_size, hidden_size, num_layers = {cell.input_size}, {cell.hidden_size}, {cfg['num_layers']}",
+            f"    dropout, bidirectional = {cfg['dropout']!r}, {cfg['bidirectional']!r}",
+            "    y, h_n, c_n = rnn.lstm_ref(",
+            '        x, h0, c0, *model["weights"], lengths, input_size, hidden_size, num_layers, dropout,',
+            "        bidirectional,",
+            "    )",
+            "    y = np.swapaxes(np.asarray(y, float), 0, 1)",
+            "    return y, np.asarray(h_n[0], float), np.asarray(c_n[0], float)",
+            "",
+        ]
+    )

@@ -252,27 +252,110 @@ def keras_weights(cell: Cell, params: Params) -> dict[str, np.ndarray]:
     return {"kernel": w_ih.T, "recurrent_kernel": w_hh.T, "bias": bias}
 
 
+def _layer_expr(spec: dict[str, Any]) -> str:
+    args = dict(spec["args"])
+    if "noise_shape" in args:
+        args["noise_shape"] = tuple(args["noise_shape"])
+    return _signature(spec["layer"], args)
+
+
+def keras_load_lines(cell: Cell) -> list[str]:
+    """``load`` for a Keras cell: canonical parameters -> kernel, recurrent_kernel, bias (as keras_weights)."""
+    lines = ["def load(model, w_ih, w_hh, b_ih, b_hh):"]
+    lines += ['    """PyTorch layout and gate order -> kernel, recurrent_kernel, bias."""']
+    if cell.kind == "gru":
+        lines += [
+            "    H = w_hh.shape[1]",
+            "    order = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]  # Keras orders the GRU gates z, r, h",
+            "    w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]",
+        ]
+        if cell.reset_after:
+            lines.append("    bias = np.stack([b_ih, b_hh])  # reset_after keeps both biases: b_hn is inside r * (.)")
+        else:
+            lines.append("    bias = b_ih + b_hh")
+    else:
+        lines.append("    bias = b_ih + b_hh  # one bias; LSTM gates i, f, c, o = PyTorch's i, f, g, o")
+    return lines + [
+        '    cell = model["cell"]',
+        '    cell.kernel.assign(np.asarray(w_ih, float).T.astype("float32"))',
+        '    cell.recurrent_kernel.assign(np.asarray(w_hh, float).T.astype("float32"))',
+        '    cell.bias.assign(np.asarray(bias, float).astype("float32"))',
+    ]
+
+
+def keras_snippet(case: Case, header: str, tensor: str, numpy: str, stack: str) -> str:
+    """The case as a user writes it, framework only: ``build(seed)``, ``load(...)``, ``call(...)``.
+    ``header`` imports the framework as ``keras``; ``tensor``/``numpy``/``stack`` are its conversions.
+    The adapter's ``run`` executes this same text, so the repro and the suite cannot drift."""
+    cfg, cell = case.config, case.cell
+    harness = cfg["harness"]
+    lines = [header.strip("\n"), "import numpy as np", "", "", "def build(seed):"]
+    # the seed first: layers draw their dropout seeds when constructed
+    lines.append("    keras.utils.set_random_seed(seed)")
+    lines.append(f"    before = {_layer_expr(cfg['before'])}" if "before" in cfg else "    before = None")
+    main = _layer_expr(cfg)
+    if harness == "rnn":
+        rnn_args = ", ".join(f"{k}={v!r}" for k, v in cfg.get("rnn_args", {}).items())
+        main = f"keras.layers.RNN({main}, {rnn_args})"
+    lines.append(f"    layer = {main}")
+    lines.append(f"    after = {_layer_expr(cfg['after'])}" if "after" in cfg else "    after = None")
+    if harness in ("layer", "rnn"):
+        lines += [f"    layer.build(({case.batch}, {case.steps}, {cell.input_size}))", "    cell = layer.cell"]
+    else:
+        lines += [f"    layer.build(({case.batch}, {cell.input_size}))", "    cell = layer"]
+    lines += ['    return {"before": before, "layer": layer, "cell": cell, "after": after}', "", ""]
+    lines += keras_load_lines(cell)
+    lines += [
+        "",
+        "",
+        "def call(model, x, h0, c0, training):",
+        '    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64."""',
+        "    x = " + tensor.format('np.transpose(x, (1, 0, 2)).astype("float32")'),
+        "    state = [" + tensor.format('h0.astype("float32")') + "]",
+    ]
+    if cell.kind == "lstm":
+        lines.append("    state.append(" + tensor.format('c0.astype("float32")') + ")")
+    lines += ['    if model["before"] is not None:', '        x = model["before"](x, training=training)']
+    if harness in ("layer", "rnn"):
+        lines.append('    y, *final = model["layer"](x, initial_state=state, training=training)')
+    else:
+        lines += [
+            '    cell, ys = model["cell"], []',
+            "    for t in range(x.shape[1]):  # the cell step by step, the returned state fed to the next step",
+            "        y_t, state = cell(x[:, t, :], state, training=training)",
+            "        state = list(state) if isinstance(state, (list, tuple)) else [state]",
+            "        ys.append(y_t)",
+        ]
+        if harness == "loop_reset":
+            lines += ["    cell.reset_dropout_mask()", "    cell.reset_recurrent_dropout_mask()"]
+        lines += [f"    y, final = {stack.format('ys')}, state"]
+    lines += [
+        '    if model["after"] is not None:',
+        '        y = model["after"](y, training=training)',
+        f"    y = np.transpose(np.asarray({numpy.format('y')}, float), (1, 0, 2))",
+        f"    final = [np.asarray({numpy.format('s')}, float) for s in final]",
+        "    return y, final[0], final[1] if len(final) > 1 else None",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 class KerasFamily(Adapter):
-    """What Keras 3 and tf-keras share: cases, the parameter mapping, and the run."""
+    """What Keras 3 and tf-keras share: cases, and a run that executes the case's repro snippet."""
 
     dtype = np.float32
     use_cudnn_flag = True  # Keras 3 LSTM and GRU take use_cudnn; tf-keras has no such argument
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
         self._cases = list(cases) if cases is not None else None
+        self._snippets: dict[str, dict[str, Any]] = {}
 
     # -- framework hooks -----------------------------------------------------------------------
     def _keras(self) -> Any:
         raise NotImplementedError
 
-    def _seed(self, keras: Any, seed: int) -> None:
-        keras.utils.set_random_seed(seed)
-
-    def _tensor(self, keras: Any, a: np.ndarray) -> Any:
-        return keras.ops.convert_to_tensor(np.asarray(a, np.float32))
-
-    def _numpy(self, keras: Any, t: Any) -> np.ndarray:
-        return np.asarray(keras.ops.convert_to_numpy(t), np.float64)
+    def snippet(self, case: Case) -> str:
+        raise NotImplementedError
 
     # -- the adapter ---------------------------------------------------------------------------
     def cases(self) -> Sequence[Case]:
@@ -280,70 +363,27 @@ class KerasFamily(Adapter):
             self._cases = keras_cases(use_cudnn=self.use_cudnn_flag)
         return self._cases
 
-    def _load(self, cell_obj: Any, cell: Cell, params: Params, batch: int) -> None:
-        if not cell_obj.built:
-            cell_obj.build((batch, cell.input_size))
-        for name, value in keras_weights(cell, params.astype(np.float64)).items():
-            getattr(cell_obj, name).assign(np.asarray(value, np.float32))
+    def repro(self, case: Case) -> str | None:
+        return self.snippet(case)
+
+    def _functions(self, case: Case) -> dict[str, Any]:
+        """build, load and call, from executing the case's snippet once."""
+        if case.id not in self._snippets:
+            namespace: dict[str, Any] = {"__name__": f"dropspec_repro_{case.id}"}
+            exec(compile(self.snippet(case), f"<repro {self.name} {case.id}>", "exec"), namespace)
+            self._snippets[case.id] = namespace
+        return self._snippets[case.id]
 
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
-        keras = self._keras()
-        cfg, cell = case.config, case.cell
-        # the seed first: Keras layers draw their SeedGenerator's initial state when constructed
-        self._seed(keras, seed)
-        before = self._layer(keras, cfg["before"]) if "before" in cfg else None
-        main = self._layer(keras, cfg)
-        if cfg["harness"] == "rnn":
-            main = keras.layers.RNN(main, **cfg.get("rnn_args", {}))
-        after = self._layer(keras, cfg["after"]) if "after" in cfg else None
-
-        batch = calls[0].x.shape[1]
-        if cfg["harness"] in ("layer", "rnn"):
-            main.build((batch, case.steps, cell.input_size))
-            cell_obj = main.cell
-        else:
-            cell_obj = main
-        self._load(cell_obj, cell, params, batch)
-
+        self._keras()  # raises with the reason when the framework cannot run here
+        fns = self._functions(case)
+        model = fns["build"](seed)
+        fns["load"](model, params.w_ih, params.w_hh, params.b_ih, params.b_hh)
         traces = []
-        for call in calls:
-            x = self._tensor(keras, np.transpose(call.x, (1, 0, 2)))  # time-major -> batch-major
-            state = [self._tensor(keras, call.h0)]
-            if cell.kind == "lstm":
-                state.append(self._tensor(keras, call.c0))
-            if before is not None:
-                x = before(x, training=training)
-            if cfg["harness"] in ("layer", "rnn"):
-                y, *final = main(x, initial_state=state, training=training)
-            else:
-                y, final = self._loop(keras, main, x, state, training, reset=cfg["harness"] == "loop_reset")
-            if after is not None:
-                y = after(y, training=training)
-            y = np.transpose(self._numpy(keras, y), (1, 0, 2))
-            final = [self._numpy(keras, s) for s in final]
-            traces.append(Trace(y=y, h=final[0], c=final[1] if cell.kind == "lstm" else None))
+        for c in calls:
+            y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training)
+            traces.append(Trace(y=y, h=h, c=c_n if case.cell.kind == "lstm" else None))
         return traces
-
-    def _layer(self, keras: Any, spec: dict[str, Any]) -> Any:
-        args = dict(spec["args"])
-        if "noise_shape" in args:
-            args["noise_shape"] = tuple(args["noise_shape"])
-        return getattr(keras.layers, spec["layer"])(**args)
-
-    def _loop(self, keras: Any, cell: Any, x: Any, state: list, training: bool, *, reset: bool) -> tuple[Any, list]:
-        """A custom training loop: one cell call per step, the returned state fed to the next step."""
-        ys = []
-        for t in range(x.shape[1]):
-            y, state = cell(x[:, t, :], state, training=training)
-            state = list(state) if isinstance(state, (list, tuple)) else [state]
-            ys.append(y)
-        if reset:
-            cell.reset_dropout_mask()
-            cell.reset_recurrent_dropout_mask()
-        return self._stack(keras, ys), state
-
-    def _stack(self, keras: Any, ys: list) -> Any:
-        return keras.ops.stack(ys, axis=1)
 
 
 # --- Keras 3, one adapter per backend ----------------------------------------------------------------
@@ -408,6 +448,12 @@ class Keras3Adapter(KerasFamily):
         import keras
 
         return keras
+
+    def snippet(self, case: Case) -> str:
+        header = f'import os\n\nos.environ["KERAS_BACKEND"] = "{self.backend}"  # read once, when Keras is imported\n'
+        ops = "keras.ops."
+        tensor, numpy, stack = ops + "convert_to_tensor({})", ops + "convert_to_numpy({})", ops + "stack({}, axis=1)"
+        return keras_snippet(case, header + "import keras", tensor, numpy, stack)
 
 
 class KerasTFAdapter(Keras3Adapter):

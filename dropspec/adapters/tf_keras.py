@@ -10,9 +10,8 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-import numpy as np
-
-from .keras3 import KerasFamily
+from .base import Case
+from .keras3 import KerasFamily, keras_snippet
 
 INSTALL = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e tf_keras`"
 
@@ -45,19 +44,7 @@ class TFKerasAdapter(KerasFamily):
 
         return tf_keras
 
-    def _seed(self, keras: Any, seed: int) -> None:
-        # python, numpy and TensorFlow's global seed: tf-keras' dropout ops take their op seeds from it
-        keras.utils.set_random_seed(seed)
-
-    def _tensor(self, keras: Any, a: np.ndarray) -> Any:
-        import tensorflow as tf
-
-        return tf.convert_to_tensor(np.asarray(a, np.float32))
-
-    def _numpy(self, keras: Any, t: Any) -> np.ndarray:
-        return np.asarray(t.numpy(), np.float64)
-
-    def _stack(self, keras: Any, ys: list) -> Any:
-        import tensorflow as tf
-
-        return tf.stack(ys, axis=1)
+    def snippet(self, case: Case) -> str:
+        # set_random_seed seeds python, numpy and TF's global seed: tf-keras' dropout ops take op seeds from it
+        header = "import tensorflow as tf\nimport tf_keras as keras"
+        return keras_snippet(case, header, "tf.convert_to_tensor({})", "{}.numpy()", "tf.stack({}, axis=1)")

@@ -445,6 +445,9 @@ class TorchAdapter(Adapter):
     def device(self) -> str:
         return "cpu"
 
+    def repro(self, case: Case) -> str | None:
+        return torch_snippet(case)
+
     def case_unavailable(self, case: Case) -> str | None:
         if case.config.get("device") == "cuda" and not _torch().cuda.is_available():
             return "needs a CUDA device: torch.cuda.is_available() is False here"
@@ -619,3 +622,69 @@ class FastaiAdapter(_ThirdPartyAdapter):
 
     name, framework = "fastai", "fastai"
     package, pip, layer = "fastai", "fastai==2.8.12", "fastai.text.models.awdlstm.RNNDropout"
+
+
+# -- repro snippets: the case as a user writes it, torch only -----------------------------------------------------
+def torch_snippet(case: Case) -> str | None:
+    """``build(seed)``, ``load(...)`` and ``call(...)`` for a one-layer module, plain or inside a weight-drop
+    wrapper; None for stacks, user loops and third-party dropout layers (not scripted yet)."""
+    cfg = case.config
+    if case.cell.stacked or "loop" in cfg or "user_dropout" in cfg or cfg.get("input") != "tensor":
+        return None
+    cls = cfg["module"].rsplit(".", 1)[1]
+    args = ", ".join(f"{k}={v!r}" for k, v in cfg["args"].items())
+    dtype = cfg.get("dtype", "float32")
+    lines = ["import numpy as np", "import torch"]
+    wrapper = cfg.get("weight_drop")
+    if wrapper:
+        package, _, attribute = wrapper.rpartition(".")
+        lines.append(f"from {package} import {attribute}")
+    lines += [
+        "",
+        "",
+        "class Model:",
+        "    pass",
+        "",
+        "",
+        "def build(seed):",
+        "    torch.manual_seed(seed)",
+        "    m = Model()",
+    ]
+    if wrapper and attribute in ("WeightDropLSTM", "WeightDropGRU"):
+        lines += [f"    m.module = m.user = m.raw = {attribute}({args}, weight_dropout={cfg['p']!r})"]
+    elif wrapper:
+        lines += [f"    m.module = torch.nn.{cls}({args})"]
+        if attribute == "WeightDrop":  # the raw weight stays on the wrapped module
+            lines += [
+                f"    m.user = WeightDrop(m.module, ['weight_hh_l0'], dropout={cfg['p']!r})",
+                "    m.raw = m.module",
+            ]
+        else:
+            lines += [f"    m.user = m.raw = {attribute}(m.module, {cfg['p']!r})"]
+    else:
+        lines += [f"    m.module = m.user = torch.nn.{cls}({args}).to(torch.{dtype})"]
+    lines += ["    return m", "", "", "def load(m, w_ih, w_hh, b_ih, b_hh):"]
+    lines += ["    # torch's layout is the canonical one: a copy", "    with torch.no_grad():"]
+    hh = "m.raw.weight_hh_l0_raw" if wrapper else "m.module.weight_hh_l0"
+    for target, value in (("m.module.weight_ih_l0", "w_ih"), (hh, "w_hh"), ("m.module.bias_ih_l0", "b_ih")):
+        lines.append(f"        {target}.copy_(torch.as_tensor({value}))")
+    lines.append("        m.module.bias_hh_l0.copy_(torch.as_tensor(b_hh))")
+    batch_first = cfg["args"].get("batch_first", False)
+    lines += [
+        "",
+        "",
+        "def call(m, x, h0, c0, training):",
+        "    m.user.train(training)  # as model.train() / model.eval() reaches it",
+        f"    as_t = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.{dtype})",
+        "    x = as_t(x)" + (".transpose(0, 1)" if batch_first else "") + "  # x arrives time-major (T, B, I)",
+        f"    lstm = {case.cell.kind == 'lstm'!r}",
+        "    state = (as_t(h0)[None], as_t(c0)[None]) if lstm else as_t(h0)[None]",
+        "    with torch.enable_grad() if training else torch.no_grad():",
+        "        y, state = m.user(x, state)",
+        "    h, c = state if lstm else (state, None)",
+        "    out = lambda t: None if t is None else t.detach().to(torch.float64).numpy()",
+        "    return out(y.transpose(0, 1) if "
+        + repr(batch_first)
+        + " else y), out(h[0]), out(None if c is None else c[0])",
+    ]
+    return "\n".join(lines) + "\n"

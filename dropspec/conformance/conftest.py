@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from dropspec.deviations import Deviations
 from dropspec.engine import Suite
 from dropspec.registry import UnknownAdapter, load_adapter
 from dropspec.results import ResultsFile
@@ -26,6 +27,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=float(os.environ.get("DROPSPEC_CASE_TIMEOUT", "600")),
         help="seconds before a case is recorded as hung",
     )
+    group.addoption(
+        "--dropspec-no-deviations",
+        action="store_true",
+        help="ignore the adapter's deviations file: every result keeps its raw status (runs of older releases)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -36,9 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
         adapter = load_adapter(name)
     except UnknownAdapter as exc:
         raise pytest.UsageError(str(exc)) from None
-    suite = Suite(adapter, timeout=config.getoption("--dropspec-timeout"))
+    raw = config.getoption("--dropspec-no-deviations")
+    # an empty list, not None: the Suite would load the adapter's file for None
+    deviations = Deviations([], "none (--dropspec-no-deviations)") if raw else None
+    suite = Suite(adapter, deviations=deviations, timeout=config.getoption("--dropspec-timeout"))
     out = Path(config.getoption("--dropspec-out")) / f"{adapter.name}.json"
     results = ResultsFile(out, suite)
+    if raw:  # so a report can tell raw verdicts from ones judged against the deviations file
+        results.data["deviations"] = "ignored"
     suite.on_result = lambda r: results.add(r, suite._observations.get(r.case))
     config._dropspec = (suite, results)  # type: ignore[attr-defined]
 

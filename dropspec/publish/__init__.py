@@ -18,6 +18,7 @@ def write_site(
     runs: list[dict[str, Any]],
     results_dir: Path,
     spec: Spec | None = None,
+    history: dict[str, Any] | None = None,
 ) -> list[Path]:
     """The page, the mask pictures and the spec document next to ``matrix.json``; returns the main files."""
     from .page import case_extras, write_page
@@ -28,4 +29,4 @@ def write_site(
     pictures = write_pictures(runs, results_dir, out_dir)
     extras = case_extras(runs, pictures, collect_repros(runs))
     spec_files = write_spec_document(out_dir / "spec", spec, matrix_href="../index.html")
-    return [write_page(out_dir, matrix, extras, spec_href="spec/index.html"), *spec_files]
+    return [write_page(out_dir, matrix, extras, spec_href="spec/index.html", history=history), *spec_files]

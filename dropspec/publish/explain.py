@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Spec, default_spec
-from .repro import adapter_repro, run_command
+from .repro import case_script, run_command
 from .specdoc import check_text
 
 
@@ -144,7 +144,7 @@ def explain(
     lines.append("")
 
     if snippet is None and snippet_reason is None:
-        snippet, snippet_reason = adapter_repro(adapter, case_id)
+        snippet, snippet_reason = case_script(data, case_id, clause_id)
     lines += [
         "## Repro",
         "",
@@ -157,7 +157,14 @@ def explain(
         "",
     ]
     if snippet:
-        lines += ["With the framework only:", "", "```python", snippet.rstrip(), "```", ""]
+        lines += [
+            "With the framework only (exits 1 while the deviation is present, 0 once the rule holds):",
+            "",
+            "```python",
+            snippet.rstrip(),
+            "```",
+            "",
+        ]
     else:
         lines += [f"Framework-only script: {snippet_reason}.", ""]
     lines += [f"Spec: the clause `{clause.id}` in dropspec's spec/schemes/{scheme.id}.yaml.", ""]

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..history import verdict_text
 from .pictures import cell_kind
 from .repro import run_command
 from .templating import render
@@ -63,6 +64,8 @@ def case_extras(
                 "notes": obs.get("notes") or [],
                 "traceback": error.get("traceback"),
                 "picture": pictures.get(name, {}).get(case_id),
+                "state_picture": pictures.get(name, {}).get(f"{case_id}#state"),
+                "growth_per_step": (obs.get("state_growth") or {}).get("growth_per_step"),
                 "repro": repros.get(name, {}).get(case_id),
             }
     return extras
@@ -85,7 +88,10 @@ def page_data(matrix: dict[str, Any], extras: dict[str, Any] | None = None) -> d
 
 
 def render_page(
-    matrix: dict[str, Any], extras: dict[str, Any] | None = None, spec_href: str = "spec/index.html"
+    matrix: dict[str, Any],
+    extras: dict[str, Any] | None = None,
+    spec_href: str = "spec/index.html",
+    history: dict[str, Any] | None = None,
 ) -> str:
     data = page_data(matrix, extras)
     frameworks = sorted({a.get("framework") or "?" for a in matrix["adapters"].values()})
@@ -101,13 +107,39 @@ def render_page(
         statuses=statuses,
         words=STATUS_WORDS,
         cell_text=cell_text,
+        history=history,  # None without runs of older releases: the History section says how to make them
+        history_text=verdict_text,
     )
 
 
 def write_page(
-    out_dir: Path, matrix: dict[str, Any], extras: dict[str, Any] | None = None, spec_href: str = "spec/index.html"
+    out_dir: Path,
+    matrix: dict[str, Any],
+    extras: dict[str, Any] | None = None,
+    spec_href: str = "spec/index.html",
+    history: dict[str, Any] | None = None,
 ) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "index.html"
-    target.write_text(render_page(matrix, extras, spec_href))
+    target.write_text(render_page(matrix, extras, spec_href, history))
     return target
+
+
+HISTORY_START, HISTORY_END = "<!-- history:start -->", "<!-- history:end -->"
+
+
+def splice_history(index: Path, history: dict[str, Any], spec_href: str = "spec/index.html") -> bool:
+    """Replace the History section of an existing ``index.html``, between its markers, keeping the rest:
+    ``tox -m history`` runs without the matrix's results (``results/`` is not committed), so it updates
+    the committed page in place. False, and nothing written, when the page or its markers are missing."""
+    if not index.is_file():
+        return False
+    text = index.read_text()
+    start, end = text.find(HISTORY_START), text.find(HISTORY_END)
+    if start < 0 or end < start:
+        return False
+    section = render(
+        "_history.html.j2", history=history, spec_href=spec_href, words=STATUS_WORDS, history_text=verdict_text
+    )
+    index.write_text(text[: start + len(HISTORY_START)] + "\n" + section + text[end:])
+    return True

@@ -1,4 +1,7 @@
-"""Repros: the dropspec command that reruns one (clause, case), and the adapter's framework-only snippet.
+"""Repros: the dropspec command that reruns one (clause, case), and the framework-only script.
+
+The script is composed (``dropspec.repro_script``) from the snippet the adapter returned at run time,
+stored in the results file, so reports built without the framework still show it.
 
 A framework-only script comes from the adapter, through an optional method on the Adapter base
 class::
@@ -65,11 +68,50 @@ def adapter_repro(adapter_name: str, case_id: str) -> tuple[str | None, str]:
     return repros_for(adapter_name, [case_id])[case_id]
 
 
+RUNS_CLAUSE = "common.runs.documented_configuration"
+
+
+def with_snippets(run: dict[str, Any]) -> dict[str, Any]:
+    """The results of a run whose cases all carry their snippet: the ones stored at run time, else (older
+    results) the installed adapter's."""
+    cases = run.get("cases", {})
+    missing = [c for c, rec in cases.items() if "repro" not in rec and "repro_missing" not in rec]
+    if not missing:
+        return run
+    filled = {c: dict(rec) for c, rec in cases.items()}
+    for case_id, (snippet, why) in repros_for(run["adapter"], missing).items():
+        filled[case_id].update({"repro": snippet} if snippet else {"repro_missing": why})
+    return {**run, "cases": filled}
+
+
+def case_script(run: dict[str, Any], case_id: str, clause_id: str | None = None) -> tuple[str | None, str]:
+    """(script, why not): the self-contained framework-only script for one case of a run, checking
+    ``clause_id`` (default: the first clause the case breaks; a crash: the 'runs' clause). A case that
+    breaks nothing, or whose clause has no short script, gets its bare snippet."""
+    from ..repro_script import first_bad_clause, script_from_results
+
+    run = with_snippets(run)
+    record = run.get("cases", {}).get(case_id) or {}
+    clause_id = clause_id or first_bad_clause(run, case_id)
+    crashed = bool((record.get("observation") or {}).get("error"))
+    why = ""
+    if clause_id:
+        script, why = script_from_results(run, case_id, RUNS_CLAUSE if crashed else clause_id)
+        if script:
+            return script, ""
+    snippet = record.get("repro")
+    if snippet:
+        return snippet, ""
+    return None, record.get("repro_missing") or why or NO_REPRO
+
+
 def collect_repros(runs: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """ADAPTER -> CASE -> snippet, for every case whose adapter provides one here."""
+    """ADAPTER -> CASE -> framework-only script (for the case's first broken clause), where there is one."""
     found: dict[str, dict[str, str]] = {}
     for run in runs:
-        for case_id, (snippet, _) in repros_for(run["adapter"], list(run.get("cases", {}))).items():
-            if snippet:
-                found.setdefault(run["adapter"], {})[case_id] = snippet
+        run = with_snippets(run)
+        for case_id in run.get("cases", {}):
+            script, _ = case_script(run, case_id)
+            if script:
+                found.setdefault(run["adapter"], {})[case_id] = script
     return found
