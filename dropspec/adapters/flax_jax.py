@@ -710,8 +710,18 @@ def jax_rnn_cases() -> list[Case]:
                 label=f"jax.experimental.rnn.lstm_ref(..., num_layers=1, dropout={rate:g})",
             )
         )
-    # CORE-NEEDED: rnn.lstm (cuDNN) runs only on a CUDA/ROCm backend; on CPU it raises before any
-    # dropout is involved, so it is not a case here (see notes/jax.md)
+    # rnn.lstm is cuDNN's LSTM: it runs only on a GPU backend, so without one its case is skipped with the reason
+    out.append(
+        Case(
+            id=f"lstm_cudnn-dropout_{P:g}",
+            cell=cell,
+            config={"function": "lstm", "num_layers": 1, "dropout": P, "bidirectional": False},
+            claim=Claim("none", {}, doc=JAX_RNN_DOC),
+            steps=STEPS,
+            batch=BATCH,
+            label=f"jax.experimental.rnn.lstm(..., num_layers=1, dropout={P:g}) on a GPU",
+        )
+    )
     return out
 
 
@@ -730,6 +740,16 @@ class JaxRNNAdapter(_JaxAdapter):
     def cases(self) -> Sequence[Case]:
         return jax_rnn_cases()
 
+    def case_unavailable(self, case: Case) -> str | None:
+        if case.config["function"] != "lstm":
+            return None
+        import jax
+
+        if jax.default_backend() not in ("gpu", "cuda", "rocm"):
+            backend = jax.default_backend()
+            return f"needs a GPU: jax.experimental.rnn.lstm runs on cuDNN, and JAX's backend here is {backend}"
+        return None
+
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         import jax.numpy as jnp
         from jax.experimental import rnn
@@ -743,6 +763,13 @@ class JaxRNNAdapter(_JaxAdapter):
         for call in calls:
             x = jnp.asarray(np.swapaxes(call.x, 0, 1), jnp.float32)  # batch-first
             lengths = jnp.full((x.shape[0],), x.shape[1], jnp.int32)
+            if cfg["function"] == "lstm":  # cuDNN's flat layout: W_ih, W_hh, then b_ih, b_hh (unpack_lstm_weights)
+                flat = jnp.concatenate([w_ih[0].ravel(), w_hh[0].ravel(), b_ih[0], b_hh[0]])
+                h0, c0 = jnp.asarray(call.h0, jnp.float32)[None], jnp.asarray(call.c0, jnp.float32)[None]
+                args = (cell.input_size, cell.hidden_size, cfg["num_layers"], cfg["dropout"], cfg["bidirectional"])
+                y, h_n, c_n = rnn.lstm(x, h0, c0, flat, lengths, *args)
+                out.append(_trace(cell, y, (c_n[0], h_n[0])))
+                continue
             y, h_n, c_n = rnn.lstm_ref(
                 x,
                 jnp.asarray(call.h0, jnp.float32)[None],
