@@ -82,7 +82,7 @@ class ReproCase:
             rates=dict(case.claim.rates),
             scheme=case.claim.scheme,
             doc=case.claim.doc,
-            layers=cell.layers,
+            layers=cell.parts,  # a bidirectional layer counts as a stack: no script
             config=case.config,
         )
 
@@ -92,7 +92,8 @@ class ReproCase:
         cell = str(record.get("cell", ""))
         kind = cell.split("_")[0]
         sizes, claim = record.get("sizes") or {}, record.get("claim") or {}
-        layers = int(cell.rsplit("_x", 1)[1]) if "_x" in cell else 1
+        layers = int(cell.rsplit("_x", 1)[1].split("_")[0]) if "_x" in cell else 1
+        layers = max(layers, 2) if cell.endswith("_bi") else layers  # bidirectional: a stack, no script
         return cls(
             id=record["id"],
             label=record.get("label") or record["id"],
@@ -151,7 +152,10 @@ def probe(biases, w_in=None, w_rec=None):
 def random_params(seed=0):
     rng = np.random.default_rng(seed)
     shapes = [(len(GATES) * H, I), (len(GATES) * H, H), (len(GATES) * H,), (len(GATES) * H,)]
-    return [rng.uniform(-1, 1, s) / np.sqrt(H) for s in shapes]
+    params = [rng.uniform(-1, 1, s) / np.sqrt(H) for s in shapes]
+    if KIND == "gru":  # some GRU cells (Flax NNX's) have no b_hn; no check here needs it
+        params[3][2 * H :] = 0.0
+    return params
 
 
 def run(params, x=1.0, calls=2, seed=SEED, training=True, model_fns=None):

@@ -106,8 +106,10 @@ def test_the_deviation_reproduces(name: str, n: int, entry: dict) -> None:
 
 
 # Adapters whose run() does not execute the snippet: a check that the snippet runs the same model
+# (an id, or a tuple of ids to check several cases)
 TWINS = {
     "flax_linen": "lstm-cell_recurrent-split_recurrent_false",
+    "flax_nnx": ("lstm-recurrent-broadcast_rngs", "gru-recurrent-broadcast_rngs"),
     "jax_rnn": "lstm_ref-dropout_0",
     "torch": "gru-L1-dropout0.25-batch_first",
     "torchnlp": "lstm-torchnlp-WeightDrop",
@@ -115,12 +117,15 @@ TWINS = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(TWINS))
-def test_the_snippet_is_the_adapters_model(name: str) -> None:
+TWIN_CASES = [(name, i) for name, ids in sorted(TWINS.items()) for i in ([ids] if isinstance(ids, str) else ids)]
+
+
+@pytest.mark.parametrize(("name", "case_id"), TWIN_CASES, ids=[f"{name}-{i}" for name, i in TWIN_CASES])
+def test_the_snippet_is_the_adapters_model(name: str, case_id: str) -> None:
     loaded, reason = adapter(name)
     if loaded is None:
         pytest.skip(reason)
-    case = next(c for c in loaded.cases() if c.id == TWINS[name])
+    case = next(c for c in loaded.cases() if c.id == case_id)
     rng = np.random.default_rng(0)
     params = Params.random(case.cell, rng)
     shape = (case.batch, case.cell.hidden_size)

@@ -641,6 +641,9 @@ class FlaxNNXAdapter(_JaxAdapter):
     name = "flax_nnx"
     framework = "flax.nnx"
 
+    def repro(self, case: Case) -> str | None:
+        return nnx_snippet(case)
+
     def __init__(self) -> None:
         self._cases: list[Case] | None = None
         self._jit: Any = None  # one nnx.jit of the forward pass: its cache is keyed on the graph structure
@@ -923,6 +926,123 @@ def linen_snippet(case: Case) -> str:
     else:
         lines += ["    return y, np.asarray(carry, float), None", ""]
     return "\n".join(line for line in lines if line is not None)
+
+
+NNX_CELL_WRAPPER = '''
+
+class DropoutCell(nnx.Module):
+    """The NNX randomness guide's recurrent-dropout cell around a stock cell: nnx.Dropout on x_t
+    ('dropout' stream) and on the h fed to the cell ('recurrent_dropout' stream)."""
+
+    def __init__(self, cell, lstm, input_rate, recurrent_rate, rngs):
+        self.cell, self.lstm = cell, lstm
+        self.drop_in = nnx.Dropout(input_rate, rngs=rngs) if input_rate else None
+        self.drop_h = (
+            nnx.Dropout(recurrent_rate, rngs=rngs, rng_collection="recurrent_dropout") if recurrent_rate else None
+        )
+
+    def __call__(self, carry, x):
+        if self.drop_in is not None:
+            x = self.drop_in(x)
+        if self.drop_h is not None:
+            carry = (carry[0], self.drop_h(carry[1])) if self.lstm else self.drop_h(carry)
+        return self.cell(carry, x)
+
+    def initialize_carry(self, input_shape, rngs=None):
+        return self.cell.initialize_carry(input_shape, rngs)
+
+    @property
+    def num_feature_axes(self):
+        return 1
+'''
+
+
+def nnx_snippet(case: Case) -> str:
+    """``build(seed)``, ``load(...)``, ``call(...)`` for a flax_nnx case, with flax only; the same model,
+    parameter mapping, streams and jit as ``FlaxNNXAdapter.run`` (a test checks they agree)."""
+    cfg, cell = case.config, case.cell
+    lstm = cell.kind == "lstm"
+    cell_type, wrapper = cfg["cell"]["type"], cfg["cell_wrapper"]
+    rates = f"{wrapper['input_dropout']!r}, {wrapper['recurrent_dropout']!r}"
+    rnn_kwargs = "".join(f", {k}={v!r}" for k, v in cfg["rnn"].items())
+    if cell_type == "LSTMCell":
+        load_body = [
+            "    # per-gate Linear: ii, if_, ig, io (no bias), hi, hf, hg, ho (bias b_ih + b_hh)",
+            '    for k, g in enumerate("ifgo"):',
+            "        rows = slice(k * H, (k + 1) * H)",
+            '        put(getattr(cell, "if_" if g == "f" else f"i{g}"), w_ih[rows].T)',
+            '        put(getattr(cell, f"h{g}"), w_hh[rows].T, b_ih[rows] + b_hh[rows])',
+        ]
+    elif cell_type == "OptimizedLSTMCell":
+        load_body = [
+            "    # dense_i (I, 4H) no bias, dense_h (H, 4H) with the bias b_ih + b_hh; gate order i, f, g, o",
+            "    put(cell.dense_i, w_ih.T)",
+            "    put(cell.dense_h, w_hh.T, b_ih + b_hh)",
+        ]
+    else:
+        load_body = [
+            "    # dense_i (I, 3H) with bias, dense_h (H, 3H) WITHOUT bias: nnx.GRUCell has no b_hn",
+            "    if np.any(b_hh[2 * H :] != 0):",
+            '        raise ValueError("nnx.GRUCell has no b_hn: a nonzero b_hh of the n gate cannot be loaded")',
+            "    put(cell.dense_i, w_ih.T, b_ih + b_hh)",
+            "    put(cell.dense_h, w_hh.T)",
+        ]
+    if cfg["jit"]:
+        forward = ["forward = nnx.jit(forward)  # users nnx.jit their step"]
+    else:
+        forward = ["# eager: no nnx.jit"]
+    carry = "(jnp.asarray(c0, jnp.float32), h0)" if lstm else "h0"  # Flax's LSTM carry is (c, h)
+    lines = [
+        "import jax",
+        "import jax.numpy as jnp",
+        "import numpy as np",
+        "from flax import nnx",
+        NNX_CELL_WRAPPER.rstrip(),
+        "",
+        "",
+        "def forward(rnn, x, carry0):",
+        "    return rnn(x, initial_carry=carry0)",
+        "",
+        "",
+        *forward,
+        "",
+        "",
+        "def build(seed):",
+        "    # NNX streams are stateful: each call draws new keys from the same module",
+        "    k_params, k_drop, k_rec = jax.random.split(jax.random.key(seed), 3)",
+        "    rngs = nnx.Rngs(params=k_params, dropout=k_drop, recurrent_dropout=k_rec)",
+        f"    cell = nnx.{cell_type}({cfg['cell']['in_features']}, {cfg['cell']['hidden_features']}, rngs=rngs)",
+        f"    wrapped = DropoutCell(cell, {lstm}, {rates}, rngs)",
+        f'    return {{"cell": cell, "rnn": nnx.RNN(wrapped, return_carry=True{rnn_kwargs})}}',
+        "",
+        "",
+        "def put(linear, kernel, bias=None):",
+        "    linear.kernel[...] = jnp.asarray(np.asarray(kernel, np.float32))",
+        "    if bias is not None:",
+        "        linear.bias[...] = jnp.asarray(np.asarray(bias, np.float32))",
+        "",
+        "",
+        "def load(model, w_ih, w_hh, b_ih, b_hh):",
+        '    cell, H = model["cell"], w_hh.shape[1]',
+        *load_body,
+        "",
+        "",
+        "def call(model, x, h0, c0, training):",
+        '    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64; nnx.RNN is batch-major."""',
+        '    rnn = model["rnn"]',
+        "    if training:",
+        "        rnn.train()",
+        "    else:  # inference: nnx.Dropout deterministic",
+        "        rnn.eval()",
+        "    x, h0 = jnp.asarray(np.swapaxes(x, 0, 1), jnp.float32), jnp.asarray(h0, jnp.float32)",
+        f"    carry, y = forward(rnn, x, {carry})",
+        "    y = np.swapaxes(np.asarray(y, float), 0, 1)",
+    ]
+    if lstm:
+        lines += ["    c, h = carry", "    return y, np.asarray(h, float), np.asarray(c, float)", ""]
+    else:
+        lines += ["    return y, np.asarray(carry, float), None", ""]
+    return "\n".join(lines)
 
 
 def jax_rnn_snippet(case: Case) -> str:
