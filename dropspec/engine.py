@@ -446,7 +446,9 @@ class Suite:
             site, at, _ = key.partition("@")
             bad_part = part_of(key, cell) is None if cell.stacked else bool(at)
             if site not in sites or bad_part or not 0.0 <= p < 1.0:
-                how = ", written site@layer in a stack (site@layer r for a reverse direction)" if cell.stacked else ""
+                how = ""
+                if cell.stacked:
+                    how = ", written site@layer in a stack: input@2, and input@2r for layer 2's reverse direction"
                 raise ValueError(
                     f"{where}: claim rate {key!r}={p} does not fit scheme {scheme.id!r} (sites: {sorted(sites)}{how};"
                     " 0 <= p < 1)"
