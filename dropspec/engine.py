@@ -180,7 +180,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
         want = [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
         obs.replay_error = _max_excess(first, want, rtol, atol)
-        if obs.fingerprint.carried_state_dropped:  # how the dropped carried state grows: 3 runs more
+        if obs.fingerprint.memory_dropped:  # how a state dropped on its memory path grows: 3 runs more
             obs.state_growth = state_growth(case.cell, case.steps, case.batch, run)
             if obs.state_growth is not None:
                 obs.state_growth.random_training = output_norms(case.cell, first)

@@ -51,6 +51,12 @@ class Fingerprint:
             "carried_state_dropped": self.carried_state_dropped,
         }
 
+    @property
+    def memory_dropped(self) -> bool:
+        """Whether a mask reaches the state a step carries in memory: a carried state, or (GRU) the state
+        fed to each step, which its memory path z * h_{t-1} passes on."""
+        return self.carried_state_dropped or any(base_site(n) == "state_in" for n in self.sites)
+
     def summary(self) -> str:
         if not self.sites:
             return "no masks"

@@ -2,7 +2,8 @@
 
 TF's DropoutWrapper drops the state it carries to the next step, so a GRU, whose new state is
 ``z * h_{t-1} + (1 - z) * n``, carries ``h_{t-1} / keep`` wherever the update gate holds the
-memory: the kept units grow by ``1 / keep`` at every step. This module measures that growth on
+memory: the kept units grow by ``1 / keep`` at every step. A wrapper that drops ``h`` before a
+stock GRU cell (Flax's recipe) does the same through ``z * (m * h_{t-1})``. This module measures that growth on
 the framework itself, black-box, with two probes whose cell only carries its state:
 
 - GRU: ``z = 1`` (bias +SAT), so ``h_t = h_{t-1}`` as carried;

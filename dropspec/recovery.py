@@ -38,6 +38,7 @@ W_REC = 0.2  # probe recurrent weight
 W_NR = 0.5  # GRU reset-before r probe: n_t = tanh(0.2 + 0.5 r s_{t-1})
 MEMORY = -2.0  # forget / update gate pre-activation of the memory probes (0.12)
 TOL = 1e-3  # relative tolerance of "equal" between recovered mask values
+GRU_MEMORY_SITES = ("carry_h", "state_in")  # the masks that multiply a GRU's memory path z * h_{t-1}
 
 
 @dataclass
@@ -164,11 +165,12 @@ class _Recoverer:
         return _div(y, self.step[call]["output"])
 
     def state_fed(self, call: int, h: np.ndarray, h0: float) -> np.ndarray:
-        """The state each step received: ``h_{t-1}``, times the carried mask where it is separable."""
+        """The state each step received: ``h_{t-1}``, times the carried mask where it is separable,
+        times the mask on the state fed to the step (GRU)."""
         prev = _previous(h0, h)
         if merges_carry_into_recurrent(self.cell):
             return prev
-        return prev * _previous(1.0, self.step[call]["carry_h"])
+        return prev * _previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
 
     # -- base probes: output, candidate, cell and carried state ----------------------------
     def base(self) -> None:
@@ -226,34 +228,39 @@ class _Recoverer:
                 m = y1 / n0
                 h = _div(y2, m) if where == "output" else y2
                 m_cand = 1.0 if where == "output" else m
-                carried = _div(h - (1 - zeta) * m_cand * n0, zeta * _previous(GAMMA, h))
-                carry_h = np.ones_like(y1)
-                carry_h[:-1] = carried[1:]
-                carry_h[-1] = _div(finals[call].h, h[-1])
+                # what multiplied h_{t-1} on the memory path of step t: a carried mask of step t-1 (never
+                # h0, and the returned state too), or a mask on the state fed to step t (h0 too, and the
+                # returned state stays undropped)
+                received = _div(h - (1 - zeta) * m_cand * n0, zeta * _previous(GAMMA, h))
+                returned = _div(finals[call].h, h[-1])
                 zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
-                hypotheses[where] = (m, carry_h, carried[0], zeros_agree)
-            where = self._select(hypotheses)
-            m, carry_h, _, _ = hypotheses[where]
+                carry_h = np.concatenate([received[1:], returned[None]])
+                hypotheses[where, "carry_h"] = (m, carry_h, received[0], zeros_agree)
+                hypotheses[where, "state_in"] = (m, received, returned, zeros_agree)
+            where, memory = self._select(hypotheses)
+            m, mask, _, _ = hypotheses[where, memory]
             self.step[call][where] = m
-            self.step[call]["carry_h"] = carry_h
+            self.step[call][memory] = mask
 
-    def _select(self, hypotheses: dict) -> str:
-        """Which in-step site explains the base probes. A right hypothesis gives masks that are
-        0 or one keep value, leaves the initial state undropped, and (for the output site) has
-        no output where the output mask is 0; among those the fewest dropped units wins."""
+    def _select(self, hypotheses: dict) -> str | tuple[str, str]:
+        """Which in-step site (and, for the GRU, which memory-path site) explains the base probes. A
+        right hypothesis gives masks that are 0 or one keep value, leaves undropped what its sites
+        leave undropped (the initial state for a carried mask, the returned state for a mask on the
+        state fed to the step), and (for the output site) has no output where the output mask is 0;
+        among those the fewest dropped units wins."""
         valid = []
-        for where, (m, carried, initial, zeros_agree) in hypotheses.items():
-            initial_ok = bool(np.all(~np.isfinite(initial) | (np.abs(initial - 1.0) <= TOL)))
-            if zeros_agree and initial_ok and plausible_mask(m) and plausible_mask(carried):
+        for key, (m, carried, undropped, zeros_agree) in hypotheses.items():
+            undropped_ok = bool(np.all(~np.isfinite(undropped) | (np.abs(undropped - 1.0) <= TOL)))
+            if zeros_agree and undropped_ok and plausible_mask(m) and plausible_mask(carried):
                 dropped = int(np.sum(np.abs(m[np.isfinite(m)]) <= TOL))
                 dropped += int(np.sum(np.abs(carried[np.isfinite(carried)]) <= TOL))
-                valid.append((dropped, where))
+                valid.append((dropped, key))
         if not valid:
             self.notes.append(
                 "the output, candidate and cell-state masks could not be told apart "
                 "(more than one acts); they are recorded as output masks"
             )
-            return "output"
+            return next(iter(hypotheses))
         return min(valid)[1]
 
     # -- gate probes: input and recurrent masks, gate by gate ------------------------------
@@ -324,7 +331,7 @@ class _Recoverer:
         return s["cell"][t] * phi * carried + kg
 
     def _readout_gru(self, gate: str) -> Readout:
-        zeta = self._memory("carry_h")
+        zeta = self._memory(*GRU_MEMORY_SITES)
         kept = {"r": SAT, "z": float(_logit(np.array(zeta))), "n": BETA}  # r = 1, z = zeta
 
         def cand(call: int) -> np.ndarray:
@@ -355,10 +362,14 @@ class _Recoverer:
 
             return Readout({**kept, "r": 0.0, "n": 0.2}, reset, 0.0, hidden_weights={"n": W_NR})
 
-        # h_t = z_t s_{t-1} with n = 0: z is read as a ratio of consecutive states. z is centred
-        # near 1 - 1/(2T) so the state fades by at most e^-1/2 over the sequence and a recurrent
-        # mask keeps its effect on z at every step, whatever the other masks are.
-        center = float(np.log(2 * self.steps - 1))
+        # h_t = z_t s_{t-1} with n = 0: z is read as a ratio of consecutive states. z times the keep
+        # scale of the masks on the memory path is centred near 1 - 1/(2T), so the state fades by at
+        # most e^-1/2 over the sequence, never grows, and a recurrent mask keeps its effect on z at
+        # every step, whatever the other masks are.
+        scale = max(
+            1.0, *(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in GRU_MEMORY_SITES)
+        )
+        center = float(_logit(np.array((1 - 1 / (2 * self.steps)) / scale)))
 
         def update(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             h = self.h_seen(call, y)

@@ -15,6 +15,11 @@ Mask sites (see ``spec/cells.yaml``), each optional, for one call over a sequenc
 - ``output``     ``(T, B, H)``     multiplies the emitted output ``y_t`` only
 - ``carry_h``    ``(T, B, H)``     multiplies ``h_t`` as carried to step ``t+1`` and returned
 - ``carry_c``    ``(T, B, H)``     the same for the LSTM cell state ``c_t``
+- ``state_in``   ``(T, B, H)``     multiplies ``h_{t-1}`` (``h0`` at ``t = 0``) as step ``t`` receives it, at
+  every use inside the step: what a wrapper does that drops ``h`` before calling a stock cell. The
+  state carried on and returned is undropped. For SimpleRNN and LSTM, whose ``h_{t-1}`` feeds only
+  the recurrent matmul, it equals a gate-shared ``recurrent`` mask, so only the GRU lists it (there it
+  also multiplies the memory path ``z * h_{t-1}``)
 - ``candidate``  ``(T, B, H)``     multiplies the candidate update (Semeniuta et al. 2016)
 - ``cell``       ``(T, B, H)``     multiplies the LSTM cell state inside the step (Moon et al. 2015)
 - ``weight_hh``  ``(G*H, H)``      multiplies ``w_hh`` for the whole call (DropConnect); a mask
@@ -31,11 +36,11 @@ import numpy as np
 CellKind = Literal["rnn", "lstm", "gru"]
 GATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 GATED_SITES = ("input", "recurrent")
-STEP_SITES = ("output", "carry_h", "carry_c", "candidate", "cell")
+STEP_SITES = ("output", "carry_h", "carry_c", "candidate", "cell", "state_in")
 SITES_OF: dict[str, tuple[str, ...]] = {
     "rnn": ("input", "recurrent", "output", "carry_h"),
     "lstm": ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"),
-    "gru": ("input", "recurrent", "output", "carry_h", "candidate"),
+    "gru": ("input", "recurrent", "output", "carry_h", "candidate", "state_in"),
 }
 
 
@@ -148,6 +153,7 @@ class Masks:
     carry_c: np.ndarray | None = None
     candidate: np.ndarray | None = None
     cell: np.ndarray | None = None
+    state_in: np.ndarray | None = None
     weight_hh: np.ndarray | None = None
 
     def get(self, site: str) -> np.ndarray | None:
@@ -231,6 +237,7 @@ def forward(
     ys = np.empty((steps, x.shape[1], hidden))
     h, c = h_tm1, c_tm1
     for t in range(steps):
+        h_tm1 = _at(m.state_in, t) * h_tm1
         rec_t = None if m.recurrent is None else m.recurrent[:, t]
         w_t = w_hh if w_hh.ndim == 2 else w_hh[t]
         if cell.kind == "rnn":

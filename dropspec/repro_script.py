@@ -44,7 +44,7 @@ SCRIPTED = {
     "carried_state",
     "replay_explained",
 }
-READABLE = {"input", "recurrent", "output", "candidate", "cell", "carry_h", "carry_c"}
+READABLE = {"input", "recurrent", "output", "candidate", "cell", "carry_h", "carry_c", "state_in"}
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,12 @@ def mask(site, gate=None, model_fns=None, rates=None):
         center = ZC if gate == "z" else (BETA if site == "recurrent" and gate != "i" else 0.0)
         biases, inverse = readout(gate, center)
         params = probe(biases, w_in=gate if site == "input" else None, w_rec=gate if site == "recurrent" else None)
+        fed = state_in_mask(model_fns, rates) if site == "recurrent" else None
         out = []
-        for y, h, c in seen(run(params, model_fns=model_fns), model_fns, rates):
+        for n, (y, h, c) in enumerate(seen(run(params, model_fns=model_fns), model_fns, rates)):
             prev = previous(GAMMA, y)  # the state each step received: the previous output, h0 first
+            if fed is not None:
+                prev = prev * fed[n]  # times the mask on the state fed to the step, where there is one
             with np.errstate(all="ignore"):
                 out.append((inverse(y, prev) - center) / (W * (1.0 if site == "input" else prev)))
         return np.array(out)
@@ -227,6 +230,8 @@ def mask(site, gate=None, model_fns=None, rates=None):
             with np.errstate(all="ignore"):
                 out.append(np.concatenate([received[1:] / y[:-1], (h / y[-1])[None]]))
         return np.array(out)
+    if site == "state_in":  # GRU: what multiplied h_(t-1) on the memory path of step t, the initial state first
+        return memory_path()
     if site == "carry_c":  # LSTM: c_t = 0.5 c'_(t-1) + tanh(BETA), read from h_t = tanh(c_t)
         out = []
         outs = run(probe({"i": SAT, "f": 0.0, "g": BETA, "o": SAT}), model_fns=model_fns)
@@ -239,14 +244,15 @@ def mask(site, gate=None, model_fns=None, rates=None):
     raise ValueError(site)
 
 
-def memory_path():
+def memory_path(model_fns=None, rates=None):
     """What multiplies the state on the cell's memory path (GRU: z * h_(t-1); LSTM: f * c_(t-1)), over
     the state the previous step emitted; index 0 is what happened to the initial state."""
-    if KIND == "gru":
+    if KIND == "gru":  # z near 1 and a small constant candidate, so a unit dropped once is seen again later
+        z, n = 1 - 1 / (2 * T), np.tanh(BETA)
         out = []
-        for y, h, c in seen(run(probe({"r": SAT, "z": ZC, "n": 0.0}))):
+        for y, h, c in seen(run(probe({"r": SAT, "z": ZC, "n": BETA}), model_fns=model_fns), model_fns, rates):
             with np.errstate(all="ignore"):
-                out.append(y / (1 - 1 / (2 * T)) / previous(GAMMA, y))
+                out.append((y - (1 - z) * n) / z / previous(GAMMA, y))
         return np.array(out)
     out = []
     for y, h, c in seen(run(probe({"i": SAT, "f": 0.0, "g": BETA, "o": SAT}))):
@@ -254,6 +260,23 @@ def memory_path():
         with np.errstate(all="ignore"):
             out.append((cs - np.tanh(BETA)) / 0.5 / previous(GAMMA, cs))
     return np.array(out)
+
+
+def state_in_mask(model_fns=None, rates=None):
+    """GRU: the mask on the state fed to each step (h dropped before the cell), or None. Only such a mask
+    drops the initial state on the memory path."""
+    if KIND != "gru":
+        return None
+    m = memory_path(model_fns, rates)
+    return m if dropped(m[:, :1]).any() else None
+
+
+def none_dropped(m):
+    """True (and says so) when the mask drops no unit at all."""
+    if dropped(m).any():
+        return False
+    print(f"{SITE}: no unit dropped in {m.size} mask values; the rule says p={RATES.get(SITE, 0)}")
+    return True
 
 
 def dropped(m):
@@ -290,7 +313,7 @@ def gate_sharing(site, model_fns=None, rates=None):
 def describe(model_fns=None, rates=None):
     """The structure of every dropped site, as the spec's fingerprint records it."""
     out = {}
-    for s in ("input", "recurrent", "output", "carry_h"):
+    for s in ("input", "recurrent", "output", "carry_h", "state_in"):
         if (rates if rates is not None else RATES).get(s, 0) <= 0:
             continue
         m = mask(s, model_fns=model_fns, rates=rates)
@@ -348,6 +371,8 @@ def check():
 CHECKS["site_resample"] = """
 def check():
     m = mask(SITE)
+    if none_dropped(m):
+        return 1
     resample, batch, scale, clean = structure(m)
     for call in range(2):
         print(f"{SITE} mask of sample 0, unit 0 over {T} steps, call {call + 1}: {row(m, call)}")
@@ -358,6 +383,8 @@ def check():
 CHECKS["site_gates"] = """
 def check():
     sharing, a, b = gate_sharing(SITE)
+    if none_dropped(a) and none_dropped(b):
+        return 1
     print(f"{SITE} mask seen by gate {MAIN}, sample 0, unit 0 over {T} steps: {row(a)}")
     print(f"{SITE} mask seen by gate {SECOND}, same seed:               {row(b)}")
     print(f"measured: {sharing}; the rule says {RULE['gates']}")
@@ -367,6 +394,8 @@ def check():
 CHECKS["site_batch"] = """
 def check():
     m = mask(SITE)
+    if none_dropped(m):
+        return 1
     resample, batch, scale, clean = structure(m)
     for sample in range(3):
         print(f"{SITE} mask of sample {sample}, unit 0 over {T} steps: {row(m, 0, sample)}")
@@ -377,6 +406,8 @@ def check():
 CHECKS["site_scale"] = """
 def check():
     m = mask(SITE)
+    if none_dropped(m):
+        return 1
     resample, batch, scale, clean = structure(m)
     want = 1 / (1 - RATES[SITE]) if RULE["scaling"] == "inverted" else 1.0
     values = np.unique(np.round(m[np.isfinite(m)], 4))
@@ -389,6 +420,8 @@ def check():
 CHECKS["site_rate"] = """
 def check():
     m = mask(SITE)
+    if none_dropped(m):
+        return 1
     resample, batch, scale, clean = structure(m)
     d = dropped(m)
     d = d[:, :1] if resample != "per_step" else d  # one draw per sequence is counted once
@@ -417,15 +450,18 @@ def check():
     in_step = {"output", "candidate", "cell"}
     if allowed & in_step:
         allowed |= in_step
-    if allowed & {"carry_h", "weight_hh"}:
-        allowed |= {"recurrent"}  # both act on the recurrent matmul: this script does not separate them
+    if allowed & {"carry_h", "weight_hh", "state_in"}:
+        allowed |= {"recurrent"}  # all act on the recurrent matmul: this script does not separate them
     found = []
-    for site in ["input", "recurrent", "output", "carry_h"] + (["carry_c"] if KIND == "lstm" else []):
+    extra = {"lstm": ["carry_c"], "gru": ["state_in"]}.get(KIND, [])
+    for site in ["input", "recurrent", "output", "carry_h"] + extra:
         if site in allowed or (site == "output" and allowed & in_step):
             continue
         m = mask(site)
         if site == "carry_h" and allowed & {"recurrent"}:
             m = m[:, -1:]  # only the returned state is free of the recurrent mask
+        if site == "state_in":
+            m = m[:, :1]  # only a mask on the state fed to the step reaches the initial state
         n = int(dropped(m).sum())
         print(f"{site}: {n} of {m.size} units dropped")
         if n:
@@ -442,7 +478,11 @@ def check():
     returned = mask("carry_h")[:, -1]  # returned state over the last output
     seen = {"returned h": int(dropped(returned).sum())}
     if KIND == "gru":
-        seen["h on the memory path z * h"] = int(dropped(memory_path()).sum())
+        m = memory_path()
+        if dropped(m[:, :1]).any():  # h0 is dropped too: a mask on the state fed to each step, not a carried one
+            print("the memory path z * h drops the initial state: a mask on the state fed to each step (not carried)")
+        else:
+            seen["h on the memory path z * h"] = int(dropped(m).sum())
     if KIND == "lstm":
         seen["c carried to the next step"] = int(dropped(mask("carry_c")).sum())
     for what, n in seen.items():
@@ -455,8 +495,9 @@ def check():
 CHECKS["replay_explained"] = """
 def check():
     # dropspec replays the framework with the masks it recovered; short of that, the part of it a
-    # framework fails in practice: a mask on the state of the memory path must be a mask that also
-    # reaches the next step's state (carry_h / carry_c), never the initial state.
+    # framework fails in practice: the memory path. A mask there either reaches the next step's state
+    # and the returned one (carry_h / carry_c, never the initial state), or acts on the state fed to
+    # each step (GRU: the initial state too, never the returned one); never both.
     if KIND == "rnn":
         print("a SimpleRNN has no memory path; run dropspec for the full replay")
         return 2
@@ -466,8 +507,16 @@ def check():
     print(f"state on the memory path {what} over the state the previous step returned, sample 0, unit 0:")
     print(f"  call 1: {np.round(m[0, :, 0, 0], 3)}")
     print(f"the initial state is dropped on the memory path in {initial} of {m[:, 0].size} units")
-    if initial:
-        print("no mask site of the spec drops the initial state: the run is not explained by dropout masks")
+    if not initial:
+        return 0
+    if KIND == "lstm":
+        print("no mask site of the spec drops the initial cell state: the run is not explained by dropout masks")
+        return 1
+    returned = int(dropped(mask("carry_h")[:, -1]).sum())
+    print(f"the returned state is dropped in {returned} units")
+    if returned:
+        print("a mask on the state fed to each step (initial state dropped) and a carried mask (returned state")
+        print("dropped) act together: the spec's sites cannot explain the run")
         return 1
     return 0
 """

@@ -21,7 +21,7 @@ _PACKAGED_SPEC = Path(__file__).resolve().parent / "_spec"
 SPEC_DIR = _PACKAGED_SPEC if _PACKAGED_SPEC.is_dir() else Path(__file__).resolve().parent.parent / "spec"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
-SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "weight_hh"]
+SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "state_in", "weight_hh"]
 Resample = Literal["per_step", "per_sequence", "reused_across_calls"]
 GateSharing = Literal["shared", "per_gate"]
 BatchSharing = Literal["per_sample", "shared"]

@@ -242,6 +242,47 @@ class StateInsteadOfWeights(ReferenceAdapter):
         return sample_masks(case.cell, [rule], rates, case.steps, case.batch, calls, rng)
 
 
+# -- the state fed to each step (h dropped before a stock GRU cell) ------------------------------------------
+class StateInInsteadOfRecurrent(ReferenceAdapter):
+    """Claims variational dropout on a GRU, but drops h before the cell (Flax's documented recipe): the mask
+    reaches the memory path z * h_{t-1} and h0, not only the recurrent matmul."""
+
+    name = "state_in_instead_of_recurrent"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational", ("gru_reset_after", "gru_reset_before")))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [r for r in default_spec().scheme("variational").masks if r.site == "input"]
+        rules.append(MaskRule(site="state_in", resample="per_sequence"))
+        rates = {"input": case.claim.rates["input"], "state_in": case.claim.rates["recurrent"]}
+        return sample_masks(case.cell, rules, rates, case.steps, case.batch, calls, rng)
+
+
+class StateInPerStep(PerStep):
+    """Drops the state fed to each step with a new mask at every step."""
+
+    name = "state_in_per_step"
+
+    def __init__(self) -> None:
+        Mutant.__init__(self, "state_in_per_sequence")
+
+
+class CarriedInsteadOfStateIn(ReferenceAdapter):
+    """Claims dropout on the state fed to each step, but drops the state carried on (DropoutWrapper's way):
+    h0 is kept and the returned state is dropped."""
+
+    name = "carried_instead_of_state_in"
+
+    def __init__(self) -> None:
+        super().__init__(cases("state_in_per_sequence", ("gru_reset_after", "gru_reset_before")))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rule = MaskRule(site="carry_h", resample="per_sequence")
+        rates = {"carry_h": case.claim.rates["state_in"]}
+        return sample_masks(case.cell, [rule], rates, case.steps, case.batch, calls, rng)
+
+
 # mutant -> (the clause that names its deviation, every clause it must fail, or None when the
 # mutant's failures beyond that clause are random)
 V = "variational"
@@ -279,4 +320,23 @@ EXPECTED = {
     # folded into weight_hh by recovery (see recovery_weights): whole columns, per sample; its rate check
     # counts every element of a column as a draw, so whether it also fails weight_drop.weight_hh.rate is chance
     StateInsteadOfWeights: ("weight_drop.weight_hh.batch_shared", None),
+    StateInInsteadOfRecurrent: (
+        "variational.sites.only_input_and_recurrent",
+        {
+            f"{V}.sites.only_input_and_recurrent",
+            *(f"{V}.recurrent.{c}" for c in ("time_invariant", "shared_gates", "per_sample", "scale", "rate")),
+        },
+    ),
+    StateInPerStep: (
+        "state_in_per_sequence.state_in.time_invariant",
+        {"state_in_per_sequence.state_in.time_invariant"},
+    ),
+    CarriedInsteadOfStateIn: (
+        "state_in_per_sequence.state.carried_undropped",
+        {
+            "state_in_per_sequence.state.carried_undropped",
+            "state_in_per_sequence.sites.only_state_in",
+            *(f"state_in_per_sequence.state_in.{c}" for c in ("time_invariant", "per_sample", "scale", "rate")),
+        },
+    ),
 }

@@ -16,10 +16,15 @@ CASES = {c.id: c for c in reference_cases(steps=12, batch=16, width=8)}
 
 
 @pytest.mark.parametrize("reset", ["after", "before"])
-def test_per_sequence_state_dropout_grows_a_gru_by_one_over_keep_per_step(reset) -> None:
-    case = CASES[f"gru_reset_{reset}-carried_state_variational"]
+@pytest.mark.parametrize(
+    ("scheme", "site"), [("carried_state_variational", "carry_h"), ("state_in_per_sequence", "state_in")]
+)
+def test_per_sequence_state_dropout_grows_a_gru_by_one_over_keep_per_step(reset, scheme, site) -> None:
+    # carried on (DropoutWrapper) or dropped as each step receives it (h dropped before the cell): where z
+    # holds the memory, the kept units grow by 1/keep at every step either way
+    case = CASES[f"gru_reset_{reset}-{scheme}"]
     growth = observe(ReferenceAdapter([case]), case).state_growth
-    keep = 1.0 - case.claim.rates["carry_h"]
+    keep = 1.0 - case.claim.rates[site]
     assert growth is not None and growth.state == "h"
     assert growth.growth_per_step == pytest.approx(1.0 / keep, rel=1e-9)
     assert np.allclose(growth.probe_inference, 1.0)  # inference carries the state unchanged

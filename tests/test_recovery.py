@@ -40,11 +40,11 @@ def recovered_and_drawn(case, adapter=None):
 
 def blocked(case, drawn) -> np.ndarray:
     """(T, B, H): where a unit's gates can have no effect on any output of the probes, because
-    another site drops the unit there or one step before: an output, candidate, cell-state or
-    carried mask, or, in a reset-before GRU, the n gate's recurrent mask (r acts via r * s * m_n)."""
+    another site drops the unit there or one step before: an output, candidate, cell-state,
+    carried or fed-state mask, or, in a reset-before GRU, the n gate's recurrent mask (r acts via r * s * m_n)."""
     shape = (case.steps, case.batch, case.cell.hidden_size)
     zero = np.zeros(shape, dtype=bool)
-    for site in ("output", "candidate", "cell", "carry_h", "carry_c"):
+    for site in ("output", "candidate", "cell", "carry_h", "carry_c", "state_in"):
         if drawn.get(site) is not None:
             zero |= np.asarray(drawn.get(site)) == 0
     if case.cell.kind == "gru" and not case.cell.reset_after and drawn.recurrent is not None:

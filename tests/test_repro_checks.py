@@ -29,10 +29,22 @@ def with_carry(case_id: str) -> dict:
 
 
 def state_before_cell(case_id: str) -> dict:
-    """Drops the whole state before the step, memory path and initial state included (Flax's recipe on a GRU):
-    no spec site describes it, so no recovered masks can explain it."""
+    """Drops the state fed to each step, memory path and initial state included (Flax's recipe on a GRU)."""
     state = {"p": P, "gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scale": 1 / (1 - P)}
-    return {**rules(case_id), "state": state}
+    return {**rules(case_id), "state_in": state}
+
+
+def state_instead_of_recurrent(case_id: str) -> dict:
+    """StateInInsteadOfRecurrent: the recurrent rate goes to the state fed to the step."""
+    out = state_before_cell(case_id)
+    del out["recurrent"]
+    return out
+
+
+def state_and_carry(case_id: str) -> dict:
+    """Drops the state fed to each step and the carried state: the initial state and the returned state are
+    both dropped, which no one site does, and two that act on the memory path together are not separable."""
+    return with_carry(case_id) | {"state_in": state_before_cell(case_id)["state_in"]}
 
 
 # (check kind, case, clause, the mutant's snippet options, the mutant's partner case and options)
@@ -57,7 +69,36 @@ PAIRS = [
     ("carried_state", "gru_reset_after-variational", "variational.state.carried_undropped", with_carry),
     ("carried_state", "lstm-variational", "variational.state.carried_undropped", with_carry),
     ("only_scheme_sites", "gru_reset_after-variational", "variational.sites.only_input_and_recurrent", with_carry),
-    ("replay_explained", "gru_reset_after-variational", "common.replay.explained", state_before_cell),
+    (
+        "only_scheme_sites",
+        "gru_reset_before-variational",
+        "variational.sites.only_input_and_recurrent",
+        state_before_cell,
+    ),
+    ("replay_explained", "gru_reset_after-variational", "common.replay.explained", state_and_carry),
+    *(  # Flax's recipe on a GRU: the recurrent site draws nothing, the state fed to the step is dropped instead
+        (kind, "gru_reset_after-variational", f"variational.recurrent.{clause}", state_instead_of_recurrent)
+        for kind, clause in (("site_resample", "time_invariant"), ("site_gates", "shared_gates"), ("site_scale", "scale"))
+    ),
+    (
+        "site_resample",
+        "gru_reset_after-state_in_per_sequence",
+        "state_in_per_sequence.state_in.time_invariant",
+        {"resample": "per_step"},
+    ),
+    ("site_rate", "gru_reset_before-state_in_per_sequence", "state_in_per_sequence.state_in.rate", {"p": 2 * P}),
+    (
+        "carried_state",
+        "gru_reset_after-state_in_per_sequence",
+        "state_in_per_sequence.state.carried_undropped",
+        with_carry,
+    ),
+    (
+        "only_scheme_sites",
+        "gru_reset_after-state_in_per_sequence",
+        "state_in_per_sequence.sites.only_state_in",
+        lambda case_id: {**rules(case_id), **rules("gru_reset_after-variational")},
+    ),
     ("inference_matches_reference", "lstm-variational", "common.mapping.inference_matches_reference", "at_inference"),
     ("seed_reproducible", "lstm-variational", "common.seed.reproducible", "unseeded"),
 ]

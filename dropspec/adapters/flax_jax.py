@@ -24,7 +24,7 @@ from .base import Adapter, CallInputs, Case, Claim
 
 P = 0.25
 STEPS, BATCH, WIDTH = 16, 32, 8
-INSTALL = "`pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`, or run `tox -e flax_jax`"
+INSTALL = "`pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`, or run `tox -e jax`"
 
 # --- the documentation the claims rest on (quotes, verbatim) ------------------------------------------
 FLIP = "https://github.com/google/flax/blob/main/docs/flip/2396-rnn.md"

@@ -153,7 +153,7 @@ def call(model, x, h0, c0, training):
     (steps, batch, width), hid = x.shape, h0.shape[1]
     gates = len(w_ih) // hid
     units = {{"input": width}}
-    sites = ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "state", "weight_hh")
+    sites = ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "state_in", "weight_hh")
     m = {{s: np.ones((1, 1, 1, 1)) for s in sites}}
     if training or AT_INFERENCE:
         m.update({{s: draw(model, s, gates, steps, batch, units.get(s, hid)) for s in RULES}})
@@ -162,7 +162,7 @@ def call(model, x, h0, c0, training):
     h, c = np.asarray(h0, float), np.zeros_like(h0) if c0 is None else np.asarray(c0, float)
     ys = []
     for t in range(steps):
-        h = h * at(m["state"], 0, t)  # a mask on the whole state before the step (not a spec site)
+        h = h * at(m["state_in"], 0, t)  # the state fed to the step, at every use inside it
         a = [(x[t] * at(m["input"], k, t)) @ wi[k].T + bi[k] for k in range(gates)]
         r = [(h * at(m["recurrent"], k, t)) @ wh[k].T + bh[k] for k in range(gates)]
         if KIND == "rnn":
