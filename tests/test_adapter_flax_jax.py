@@ -91,3 +91,20 @@ def test_nnx_gru_refuses_a_b_hn_it_cannot_hold():
     got = a.run(case, params, calls, seed=0, training=False)[0]
     want = forward(case.cell, params, calls[0].x, calls[0].h0)
     np.testing.assert_allclose(got.y, want.y, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize(
+    ("case_id", "training"),
+    [("lstm-cell_recurrent-split_flip", False), ("gru-cell_input-split_default-rngs_dropout", True)],
+)
+def test_linen_rng_crashes_raise_from_run(case_id, training):
+    """The documented spellings that crash (init without a 'params' rng in the scan, apply without one for
+    the dropout collection) raise flax's own InvalidRngError out of run(), where the engine records it."""
+    from flax.errors import InvalidRngError
+
+    a = FlaxLinenAdapter()
+    case = _case(a, case_id)
+    rng = np.random.default_rng(3)
+    params = Params.random(case.cell, rng)
+    with pytest.raises(InvalidRngError):
+        a.run(case, params, _calls(case, rng, n=1), seed=0, training=training)

@@ -105,11 +105,17 @@ def test_the_deviation_reproduces(name: str, n: int, entry: dict) -> None:
     assert re.search(r"\d", done.stdout), f"the script must print what it saw\n{shown}"
 
 
+def _inputs(case: Case) -> tuple[Params, CallInputs]:
+    rng = np.random.default_rng(0)
+    params = Params.random(case.cell, rng)
+    shape = (case.batch, case.cell.hidden_size)
+    x, h0, c0 = rng.standard_normal((case.steps, case.batch, case.cell.input_size)), *rng.standard_normal((2, *shape))
+    return params, CallInputs(x, h0, c0 if case.cell.kind == "lstm" else None)
+
+
 # Adapters whose run() does not execute the snippet: a check that the snippet runs the same model
 # (an id, or a tuple of ids to check several cases)
 TWINS = {
-    "flax_linen": "lstm-cell_recurrent-split_recurrent_false",
-    "flax_nnx": ("lstm-recurrent-broadcast_rngs", "gru-recurrent-broadcast_rngs"),
     "jax_rnn": "lstm_ref-dropout_0",
     "torch": "gru-L1-dropout0.25-batch_first",
     "torchnlp": "lstm-torchnlp-WeightDrop",
@@ -126,11 +132,7 @@ def test_the_snippet_is_the_adapters_model(name: str, case_id: str) -> None:
     if loaded is None:
         pytest.skip(reason)
     case = next(c for c in loaded.cases() if c.id == case_id)
-    rng = np.random.default_rng(0)
-    params = Params.random(case.cell, rng)
-    shape = (case.batch, case.cell.hidden_size)
-    x, h0, c0 = rng.standard_normal((case.steps, case.batch, case.cell.input_size)), *rng.standard_normal((2, *shape))
-    call = CallInputs(x, h0, c0 if case.cell.kind == "lstm" else None)
+    params, call = _inputs(case)
     for training in (True, False):
         want = loaded.run(case, params, [call, call], seed=case.seed, training=training)
         namespace: dict = {}
@@ -141,3 +143,52 @@ def test_the_snippet_is_the_adapters_model(name: str, case_id: str) -> None:
             y, h, c = namespace["call"](model, call.x, call.h0, call.c0, training)
             np.testing.assert_array_equal(y, w.y)
             np.testing.assert_array_equal(h, w.h)
+
+
+# Adapters whose run() executes the snippet (so they need no twin check): the snippet must also run on its
+# own, as the bug report runs it (a script of its own, in a fresh interpreter, without dropspec), and give
+# bit for bit what run() gives, over two calls, training and inference
+STANDALONE = [
+    ("flax_linen", "lstm-cell_recurrent-split_recurrent_false"),
+    ("flax_linen", "gru-cell_input-split_dropout_true"),
+    ("flax_nnx", "lstm-recurrent-broadcast_rngs-nojit"),
+    ("flax_nnx", "gru-recurrent-broadcast_rngs"),
+]
+STANDALONE_MAIN = """
+d = np.load(INPUTS)
+out = {}
+for training in (True, False):
+    model = build(SEED)
+    load(model, d["w_ih"], d["w_hh"], d["b_ih"], d["b_hh"])
+    for n in range(2):
+        y, h, c = call(model, d["x"], d["h0"], d["c0"] if "c0" in d else None, training)
+        out.update({f"{training}-{n}-y": y, f"{training}-{n}-h": h})
+        if c is not None:
+            out[f"{training}-{n}-c"] = c
+np.savez(OUTPUT, **out)
+"""
+
+
+@pytest.mark.parametrize(("name", "case_id"), STANDALONE, ids=[f"{name}-{i}" for name, i in STANDALONE])
+def test_the_snippet_runs_standalone_as_run_does(name: str, case_id: str, tmp_path) -> None:
+    loaded, reason = adapter(name)
+    if loaded is None:
+        pytest.skip(reason)
+    case = next(c for c in loaded.cases() if c.id == case_id)
+    params, call = _inputs(case)
+    arrays = {"w_ih": params.w_ih, "w_hh": params.w_hh, "b_ih": params.b_ih, "b_hh": params.b_hh}
+    arrays |= {"x": call.x, "h0": call.h0} | ({"c0": call.c0} if call.c0 is not None else {})
+    np.savez(tmp_path / "inputs.npz", **arrays)
+    constants = f"import numpy as np\nINPUTS, OUTPUT, SEED = {str(tmp_path / 'inputs.npz')!r}, "
+    constants += f"{str(tmp_path / 'outputs.npz')!r}, {case.seed}\n"
+    script = loaded.repro(case) + "\n" + constants + STANDALONE_MAIN
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, f"{case.id}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    got = np.load(tmp_path / "outputs.npz")
+    for training in (True, False):
+        want = loaded.run(case, params, [call, call], seed=case.seed, training=training)
+        for n, w in enumerate(want):
+            np.testing.assert_array_equal(got[f"{training}-{n}-y"], w.y)
+            np.testing.assert_array_equal(got[f"{training}-{n}-h"], w.h)
+            if w.c is not None:
+                np.testing.assert_array_equal(got[f"{training}-{n}-c"], w.c)
