@@ -51,6 +51,7 @@ class Readout:
     center: float
     hidden_biases: dict[str, float] = field(default_factory=dict)
     hidden_weights: dict[str, float] = field(default_factory=dict)
+    recurrent_weight: float = W_REC  # what the recurrent probe puts on the gate's diagonal
 
 
 @dataclass
@@ -364,8 +365,10 @@ class _Recoverer:
 
         # h_t = z_t s_{t-1} with n = 0: z is read as a ratio of consecutive states. z times the keep
         # scale of the masks on the memory path is centred near 1 - 1/(2T), so the state fades by at
-        # most e^-1/2 over the sequence, never grows, and a recurrent mask keeps its effect on z at
-        # every step, whatever the other masks are.
+        # most e^-1/2 over the sequence and a recurrent mask keeps its effect on z at every step,
+        # whatever the other masks are. Where a mask on the memory path scales the state up, z sits
+        # mid-slope, and a positive recurrent weight would feed back (larger h, larger z, z * scale
+        # above 1: the state runs away); a negative one makes the state settle instead.
         scale = max(
             1.0, *(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in GRU_MEMORY_SITES)
         )
@@ -375,7 +378,8 @@ class _Recoverer:
             h = self.h_seen(call, y)
             return _logit(_div(h, self.state_fed(call, h, h0), self.floor))
 
-        return Readout({**kept, "z": center, "n": 0.0}, update, center)
+        weight = -W_REC if scale > 1.0 else W_REC
+        return Readout({**kept, "z": center, "n": 0.0}, update, center, recurrent_weight=weight)
 
     def _probe_params(self, gate: str) -> tuple[Params, Readout]:
         readout = self._readout(gate)
@@ -412,12 +416,12 @@ class _Recoverer:
     def recurrent_probe(self, gate: str) -> None:
         k = self.cell.gate_index(gate)
         p, readout = self._probe_params(gate)
-        p.w_hh[p.rows(self.cell, gate)] += W_REC * np.eye(self.cell.hidden_size)
+        p.w_hh[p.rows(self.cell, gate)] += readout.recurrent_weight * np.eye(self.cell.hidden_size)
         ys = self.run(f"recurrent.{gate}", p, h0=GAMMA, c0=GAMMA)
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
-            self.recurrent[call][k] = _div(a - readout.center, W_REC * fed, self.floor)
+            self.recurrent[call][k] = _div(a - readout.center, readout.recurrent_weight * fed, self.floor)
         for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)], self.tol)):
             self.recurrent[call][k] = values
 

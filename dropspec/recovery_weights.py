@@ -101,7 +101,7 @@ class _WeightProbes:
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = r.state_fed(call, r.h_seen(call, y), GAMMA)[..., cols]  # the neighbour's h_{t-1}
-            read = _div(a - readout.center, W_REC * fed, r.floor)
+            read = _div(a - readout.center, readout.recurrent_weight * fed, r.floor)
             known = self.weight[call][:, :, rows.start + np.arange(self.hidden), cols]
             self.weight[call][:, :, rows.start + np.arange(self.hidden), cols] = np.where(
                 np.isfinite(read), read, known
@@ -117,7 +117,7 @@ class _WeightProbes:
             return
         for shift in range(1, self.hidden):
             p, readout = self.r._probe_params(gate)
-            p.w_hh[self.rows(gate)] += W_REC * shifted(self.hidden, shift)
+            p.w_hh[self.rows(gate)] += readout.recurrent_weight * shifted(self.hidden, shift)
             self.read(gate, shift, p, readout)
 
     def reset_before_r(self) -> None:

@@ -78,7 +78,11 @@ PAIRS = [
     ("replay_explained", "gru_reset_after-variational", "common.replay.explained", state_and_carry),
     *(  # Flax's recipe on a GRU: the recurrent site draws nothing, the state fed to the step is dropped instead
         (kind, "gru_reset_after-variational", f"variational.recurrent.{clause}", state_instead_of_recurrent)
-        for kind, clause in (("site_resample", "time_invariant"), ("site_gates", "shared_gates"), ("site_scale", "scale"))
+        for kind, clause in (
+            ("site_resample", "time_invariant"),
+            ("site_gates", "shared_gates"),
+            ("site_scale", "scale"),
+        )
     ),
     (
         "site_resample",
