@@ -33,7 +33,7 @@ KEEP = 0.75
 P = 1.0 - KEEP
 # 64 units: a mask shared by the batch must be wide enough that a repeat by chance is far below 1e-6
 STEPS, BATCH, WIDTH = 8, 16, 64
-INSTALL = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e dropout_wrapper`"
+INSTALL = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e tf_keras`"
 URL = "https://www.tensorflow.org/api_docs/python/tf/compat/v1/nn/rnn_cell/DropoutWrapper"
 DOC_VARIATIONAL = (
     'DropoutWrapper: "If `variational_recurrent` is set to `True` (**NOT** the default behavior), then the same '
@@ -130,7 +130,7 @@ class DropoutWrapperAdapter(Adapter):
         except Exception as exc:
             return (
                 f"tf.compat.v1.nn.rnn_cell.DropoutWrapper is unavailable ({exc}): set TF_USE_LEGACY_KERAS=1 "
-                f"before TensorFlow is imported (or `tox -e dropout_wrapper`)"
+                f"before TensorFlow is imported (or `tox -e tf_keras`)"
             )
         return None
 
