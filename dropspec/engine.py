@@ -25,7 +25,7 @@ from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, behaves_as, 
 from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
 from .recovery import TOL, Recovered, recover
-from .reference import Cell, Params, Trace, run_cell
+from .reference import Cell, Params, Trace, run_calls, run_cell
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # frameworks colour their error messages
@@ -178,7 +178,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         first, second = run(params, calls, training=True), run(params, calls, training=True)
         obs.seed_reproducible = _identical(second, first)
         masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
-        want = [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
+        want = run_calls(case.cell, params, [(c.x, c.h0, c.c0) for c in calls], masks)
         obs.replay_error = _max_excess(first, want, rtol, atol)
         if obs.fingerprint.memory_dropped:  # how a state dropped on its memory path grows: 3 runs more
             obs.state_growth = state_growth(case.cell, case.steps, case.batch, run)

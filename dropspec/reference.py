@@ -28,6 +28,7 @@ Mask sites (see ``spec/cells.yaml``), each optional, for one call over a sequenc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Literal
 
@@ -213,6 +214,13 @@ def _recurrent_projection(
     return np.concatenate(parts, axis=-1) + b_hh
 
 
+def _gate_views(a: np.ndarray, gates: int) -> list[np.ndarray]:
+    """``np.split(a, gates, axis=-1)`` as plain slices: the same views, without its per-call overhead,
+    which dominates a step at small widths."""
+    width = a.shape[-1] // gates
+    return [a[..., k * width : (k + 1) * width] for k in range(gates)]
+
+
 def _at(mask: np.ndarray | None, t: int) -> np.ndarray | float:
     return 1.0 if mask is None else mask[t]
 
@@ -245,7 +253,7 @@ def forward(
             h = np.tanh(a)
         elif cell.kind == "lstm":
             a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
-            a_i, a_f, a_g, a_o = np.split(a, 4, axis=-1)
+            a_i, a_f, a_g, a_o = _gate_views(a, 4)
             i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
             c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
             h = o * np.tanh(c)
@@ -268,10 +276,10 @@ def _gru_step(
     m_candidate: np.ndarray | float,
 ) -> tuple[np.ndarray, np.ndarray]:
     hid = cell.hidden_size
-    x_r, x_z, x_n = np.split(x_proj_t, 3, axis=-1)
+    x_r, x_z, x_n = _gate_views(x_proj_t, 3)
     if cell.reset_after:  # PyTorch, Keras reset_after=True (CuDNN-compatible)
         rec = _recurrent_projection(cell, w_hh, p.b_hh, h_tm1, rec_t, rec_shared)
-        h_r, h_z, h_n = np.split(rec, 3, axis=-1)
+        h_r, h_z, h_n = _gate_views(rec, 3)
         r, z = sigmoid(x_r + h_r), sigmoid(x_z + h_z)
         n = np.tanh(x_n + r * h_n)
     else:  # Cho et al. 2014, Keras reset_after=False: the reset gate acts before the matmul
@@ -321,3 +329,50 @@ def run_cell(cell: Cell, params, x: np.ndarray, h0: np.ndarray, c0: np.ndarray |
     if not cell.stacked:
         return forward(cell, params, x, h0, c0, masks)
     return forward_stack(cell, params, x, h0, c0, masks)
+
+
+def run_calls(
+    cell: Cell,
+    params,
+    inputs: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+    masks: Sequence,
+) -> list[Trace]:
+    """``run_cell`` for several calls ``(x, h0, c0)`` with their masks, in one pass over the steps: the
+    calls sit side by side on the batch axis, since the oracle's cost is per step far more than per
+    sample. Calls with a weight mask (one per call, not per sample) run one by one."""
+    joined = _join_masks(cell, masks)
+    if joined is None:
+        return [run_cell(cell, params, x, h0, c0, m) for (x, h0, c0), m in zip(inputs, masks)]
+    sizes = np.cumsum([x.shape[1] for x, _, _ in inputs])[:-1]
+    c0s = [c0 for _, _, c0 in inputs]
+    trace = run_cell(
+        cell,
+        params,
+        np.concatenate([x for x, _, _ in inputs], axis=1),
+        np.concatenate([h0 for _, h0, _ in inputs], axis=-2),
+        None if c0s[0] is None else np.concatenate(c0s, axis=-2),
+        joined,
+    )
+    ys, hs = np.split(trace.y, sizes, axis=1), np.split(trace.h, sizes, axis=-2)
+    cs = [None] * len(ys) if trace.c is None else np.split(trace.c, sizes, axis=-2)
+    return [Trace(y=y, h=h, c=c) for y, h, c in zip(ys, hs, cs)]
+
+
+def _join_masks(cell: Cell, masks: Sequence):
+    """The calls' masks joined on the batch axis (per part for a stack), or None when a weight mask is set."""
+    if cell.stacked:
+        parts = [_join_masks(cell.layer(i), [m[i] for m in masks]) for i in range(cell.parts)]
+        return None if any(p is None for p in parts) else parts
+    masks = [m or Masks() for m in masks]
+    joined = Masks()
+    for f in fields(Masks):
+        values = [m.get(f.name) for m in masks]
+        present = next((v for v in values if v is not None), None)
+        if present is None:
+            continue
+        if f.name == "weight_hh":
+            return None
+        axis = 2 if f.name in GATED_SITES else 1
+        filled = [np.ones_like(present) if v is None else np.asarray(v) for v in values]
+        joined = joined.with_site(f.name, np.concatenate(filled, axis=axis))
+    return joined

@@ -128,3 +128,41 @@ def test_sampled_masks_follow_their_rule(seed: int, p: float) -> None:
     values = np.unique(np.concatenate([np.unique(c.input) for c in m]))
     assert set(np.round(values, 12)) <= {0.0, round(1 / (1 - p), 12)}
     assert np.all(m[0].input == m[0].input[:, :1])  # the same at every step
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [Cell("gru", 5, 4, reset_after=False), Cell("lstm", 3, 4), Cell("gru", 3, 4, layers=2, directions=2)],
+    ids=lambda c: c.name,
+)
+def test_calls_side_by_side_equal_calls_one_by_one(cell: Cell) -> None:
+    from dropspec.masks import sample_case_masks
+    from dropspec.reference import run_calls, run_cell
+
+    rng = np.random.default_rng(3)
+    params = (
+        [Params.random(cell.layer(i), rng) for i in range(cell.parts)] if cell.stacked else Params.random(cell, rng)
+    )
+    rules = [MaskRule(site="input", resample="per_sequence"), MaskRule(site="candidate", resample="per_step")]
+    if cell.kind == "gru" and not cell.stacked:
+        rules.append(MaskRule(site="state_in", resample="per_sequence"))
+    rates = (
+        {"input": 0.3, "candidate": 0.2, "state_in": 0.25} if not cell.stacked else {"input@2": 0.3, "input@2r": 0.3}
+    )
+    masks = sample_case_masks(cell, rules, rates, 6, 3, 2, rng)
+    if not cell.stacked:
+        masks[1] = masks[1].with_site("input", None)  # a site dropped in one call only
+    shape = (cell.parts, 3, 4) if cell.stacked else (3, 4)
+    inputs = [
+        (rng.standard_normal((6, 3, 5 if cell.input_size == 5 else 3)), rng.standard_normal(shape), None)
+        for _ in range(2)
+    ]
+    if cell.kind == "lstm":
+        inputs = [(x, h0, rng.standard_normal(shape)) for x, h0, _ in inputs]
+    together = run_calls(cell, params, inputs, masks)
+    for (x, h0, c0), m, got in zip(inputs, masks, together, strict=True):
+        want = run_cell(cell, params, x, h0, c0, m)
+        np.testing.assert_allclose(got.y, want.y, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(got.h, want.h, rtol=1e-12, atol=1e-12)
+        if want.c is not None:
+            np.testing.assert_allclose(got.c, want.c, rtol=1e-12, atol=1e-12)
