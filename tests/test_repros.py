@@ -153,6 +153,12 @@ STANDALONE = [
     ("flax_linen", "gru-cell_input-split_dropout_true"),
     ("flax_nnx", "lstm-recurrent-broadcast_rngs-nojit"),
     ("flax_nnx", "gru-recurrent-broadcast_rngs"),
+    # adapters whose run() executes the snippet too: the snippet must also stand alone, outside dropspec
+    ("keras_tf", "gru_reset_after-layer-recurrent-impl2"),
+    ("keras_jax", "gru_reset_after-loop-dropout"),
+    ("keras_torch", "lstm-layer-recurrent-impl1"),
+    ("tf_keras", "gru_reset_after-layer-dropout-impl1"),
+    ("dropout_wrapper", "v1-gru_reset_before-state"),
 ]
 STANDALONE_MAIN = """
 d = np.load(INPUTS)
