@@ -47,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .report import write_reports
+    from .publish.report import write_reports
 
     results = Path(args.results)
     # results/history/ (from `tox -m history`) is read when present: the main matrix ignores subdirectories
@@ -78,7 +78,7 @@ def _report(args: argparse.Namespace) -> int:
 def _history_only(history: Path, out: Path, *, no_site: bool) -> int:
     """history.{json,md} without the matrix's results (a fresh clone: results/ is not committed), and the
     History section of the existing index.html rewritten in place."""
-    from .history import write_history
+    from .publish.history import write_history
     from .publish.page import splice_history
 
     try:

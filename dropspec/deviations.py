@@ -10,15 +10,13 @@ from __future__ import annotations
 from dataclasses import replace
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .result import Result
 from .spec import Spec, SpecError
-
-if TYPE_CHECKING:
-    from .engine import Result
 
 DEVIATIONS_DIR = Path(__file__).resolve().parent / "adapters" / "deviations"
 

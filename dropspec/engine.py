@@ -19,18 +19,20 @@ from typing import Any
 
 import numpy as np
 
-from .adapters.base import Adapter, CallInputs, Case
+from .adapter import Adapter
+from .case import CallInputs, Case
 from .deviations import Deviations
-from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, behaves_as, complete, fingerprint, flat_masks
+from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fingerprint, flat_masks
 from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
+from .naming import Behaviour, name_behaviour
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_calls, run_cell
+from .result import Result
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # frameworks colour their error messages
 CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
-STATUSES = ("pass", "fail", "error", "not_applicable", "xfail", "skip")
 
 
 def case_dtype(adapter: Adapter, case: Case | None = None) -> np.dtype:
@@ -54,6 +56,7 @@ class Observation:
     recovered: Recovered | None = None
     fingerprint: Fingerprint | None = None
     behaves_as: list[str] = field(default_factory=list)
+    behaviour: Behaviour | None = None  # behaves_as, or the nearest scheme and how the case differs
     replay_error: float | None = None
     replay_unknown: int = 0
     seed_reproducible: bool | None = None
@@ -66,6 +69,8 @@ class Observation:
             "error": self.error,
             "fingerprint": self.fingerprint.as_dict() if self.fingerprint else None,
             "behaves_as": self.behaves_as,
+            "behaviour": self.behaviour.text if self.behaviour else None,
+            "nearest": self.behaviour.nearest_dict() if self.behaviour else None,
             "inference_error": self.inference_error,
             "replay_error": self.replay_error,
             "replay_unknown": self.replay_unknown,
@@ -167,11 +172,12 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             lambda name, p, c: run(p, c, training=True),
             eps=float(np.finfo(case_dtype(adapter, case)).eps),
             # the weight probes cost G (H - 1) runs, so only a claim that drops weights pays for them;
-            # unclaimed weight drop still fails common.replay.explained (see recovery_weights)
+            # unclaimed weight drop still fails common.replay.explained (see recovery.weights)
             weight_hh=case.claim.rates.get("weight_hh", 0.0) > 0,
         )
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
-        obs.behaves_as = behaves_as(obs.fingerprint, spec, case.cell)
+        obs.behaviour = name_behaviour(obs.fingerprint, spec, case.cell)
+        obs.behaves_as = obs.behaviour.schemes
 
         params = replay_params(case.cell, rng)
         calls = _random_calls(case, rng)
@@ -212,16 +218,6 @@ def observe_with_timeout(adapter: Adapter, case: Case, spec: Spec, timeout: floa
         },
         seconds=timeout,
     )
-
-
-@dataclass
-class Result:
-    clause: str
-    case: str
-    status: str
-    message: str
-    error: dict[str, str] | None = None
-    expected: bool = False  # an error listed as a known crash in the adapter's deviations
 
 
 def _fmt(value: Any) -> str:

@@ -7,14 +7,14 @@ Elements recovery could not observe (``NaN``) are left out of every comparison.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from .masks import all_sites, base_site, merges_carry_into_recurrent, site_key
 from .recovery import TOL
 from .reference import GATED_SITES, STEP_SITES, Cell, Masks
-from .spec import Scheme, Spec
 
 COINCIDENCE = 1e-6  # below this chance, two equal masks mean one was reused, not redrawn
 
@@ -50,6 +50,19 @@ class Fingerprint:
             "sites": {name: asdict(site) for name, site in self.sites.items()},
             "carried_state_dropped": self.carried_state_dropped,
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fingerprint:
+        """The inverse of ``as_dict``, for a results file's ``fingerprint``; a field added since the file
+        was written takes its default."""
+        known = {f.name for f in fields(SiteFingerprint)}
+        sites = {}
+        for name, site in data["sites"].items():
+            try:
+                sites[name] = SiteFingerprint(**{k: v for k, v in site.items() if k in known})
+            except TypeError as exc:
+                raise ValueError(f"fingerprint site {name!r} lacks a field ({exc}); it needs {sorted(known)}") from exc
+        return cls(sites=sites, carried_state_dropped=bool(data["carried_state_dropped"]))
 
     @property
     def memory_dropped(self) -> bool:
@@ -208,40 +221,6 @@ def fingerprint(cell: Cell, masks: list) -> Fingerprint:
             sites[site] = site_fingerprint(site, values)
     carried = any(s in sites for s in ("carry_h", "carry_c"))
     return Fingerprint(sites=sites, carried_state_dropped=carried)
-
-
-def scheme_mismatches(fp: Fingerprint, scheme: Scheme, cell: Cell) -> list[str]:
-    """Every way ``fp`` differs from ``scheme``'s rules, in words; empty when it matches. In a
-    stack every layer's site (``input@2``, ...) is held to the rule of its site."""
-    out = []
-    expected = {m.site for m in scheme.masks}
-    for name in sorted(n for n in fp.sites if base_site(n) not in expected):
-        out.append(f"{name} is dropped")
-    for rule in scheme.masks:
-        found = [s for n, s in fp.sites.items() if base_site(n) == rule.site]
-        if not found:
-            out.append(f"{rule.site} is not dropped")
-        for got in found:
-            if got.resample != rule.resample:
-                out.append(f"{got.site} is {got.resample}")
-            if got.gates is not None and got.gates != rule.gates:
-                out.append(f"{got.site} is {got.gates}")
-            if got.batch is not None and got.batch != rule.batch:
-                out.append(f"{got.site} is {got.batch}")
-            if got.scaling != rule.scaling:
-                out.append(f"{got.site} scaling is {got.scaling}")
-    if fp.carried_state_dropped != (scheme.carried_state == "dropped"):
-        out.append("carried state is " + ("dropped" if fp.carried_state_dropped else "undropped"))
-    return out
-
-
-def behaves_as(fp: Fingerprint, spec: Spec, cell: Cell) -> list[str]:
-    """The spec schemes whose rules the fingerprint matches."""
-    return [
-        s.id
-        for s in spec.schemes.values()
-        if s.id != "common" and cell.kind in s.cells and not scheme_mismatches(fp, s, cell)
-    ]
 
 
 def complete(cell: Cell, masks: list) -> tuple[list, int]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .adapters.base import CallInputs
+from .case import CallInputs
 from .recovery import GAMMA, SAT
 from .reference import Cell, Params, Trace
 

@@ -9,7 +9,7 @@ import os
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from .adapters.base import Adapter
+from .adapter import Adapter
 
 ENTRY_POINT_GROUP = "dropspec.adapters"
 BUILTIN: dict[str, str] = {

@@ -11,12 +11,14 @@ from typing import Any
 
 import numpy as np
 
-from .adapters.base import Adapter, Case
-from .engine import Observation, Result, Suite
+from .adapter import Adapter
+from .case import Case
+from .engine import Observation, Suite
 from .fingerprint import flat_masks
-from .publish.repro import NO_REPRO
+from .result import Result
 
 SCHEMA_VERSION = 1
+NO_REPRO = "no repro available for this adapter yet"
 
 
 def case_record(case: Case) -> dict[str, Any]:

@@ -317,7 +317,7 @@ EXPECTED = {
         {"common.calls.fresh_masks", "weight_drop.weight_hh.time_invariant"},
     ),
     WeightWrongRate: ("weight_drop.weight_hh.rate", {"weight_drop.weight_hh.rate"}),
-    # folded into weight_hh by recovery (see recovery_weights): whole columns, per sample; its rate check
+    # folded into weight_hh by recovery (see recovery.weights): whole columns, per sample; its rate check
     # counts every element of a column as a draw, so whether it also fails weight_drop.weight_hh.rate is chance
     StateInsteadOfWeights: ("weight_drop.weight_hh.batch_shared", None),
     StateInInsteadOfRecurrent: (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dropspec.agreement import compare, render_markdown
+from dropspec.publish.agreement import compare, render_markdown
 
 
 def _run(adapter: str, cases: dict, framework: str = "keras") -> dict:

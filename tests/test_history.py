@@ -1,4 +1,4 @@
-"""``dropspec.history``: runs of several releases lined up, and only real status changes flagged."""
+"""``dropspec.publish.history``: runs of several releases lined up, and only real status changes flagged."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dropspec.history import build_history, load_history, release_key, write_history
+from dropspec.publish.history import build_history, load_history, release_key, write_history
 from dropspec.spec import default_spec
 
 CHANGES = "variational.input.shared_gates"

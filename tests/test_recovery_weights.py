@@ -12,7 +12,7 @@ from dropspec.engine import Suite
 from dropspec.fingerprint import fingerprint
 from dropspec.masks import sample_masks
 from dropspec.recovery import probe_runs, recover
-from dropspec.recovery_weights import match_units, weight_probe_runs
+from dropspec.recovery.weights import match_units, weight_probe_runs
 from dropspec.reference import Cell, Masks, Params, forward
 from dropspec.spec import MaskRule
 

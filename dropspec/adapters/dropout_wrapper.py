@@ -70,7 +70,7 @@ def dropout_wrapper_cases(steps: int = STEPS, batch: int = BATCH, width: int = W
             prefix = "tf.nn.RNNCellDropoutWrapper" if api == "keras2" else "tf.compat.v1.nn.rnn_cell.DropoutWrapper"
             cell_label = f"tf_keras.layers.{cls}" if api == "keras2" else f"tf.compat.v1.nn.rnn_cell.{cls}"
             # one keep probability at a time: with output and state dropout together, a dropped output hides the
-            # state mask of the same step, and recovery cannot tell the two apart (see recovery._select)
+            # state mask of the same step, and recovery cannot tell them apart (recovery.probes.Recoverer._select)
             combos = [(arg,) for arg in SITE_CLAIMS]
             for variational in (False, True):
                 for args in combos:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..history import verdict_text
+from .history import verdict_text
 from .pictures import cell_kind
 from .repro import run_command
 from .templating import render

@@ -3,15 +3,8 @@
 The script is composed (``dropspec.repro_script``) from the snippet the adapter returned at run time,
 stored in the results file, so reports built without the framework still show it.
 
-A framework-only script comes from the adapter, through an optional method on the Adapter base
-class::
-
-    def repro(self, case: Case) -> str | None:
-        '''A self-contained script that uses only the framework (no dropspec) and shows what
-        ``case`` does with its masks; None when the adapter has none for this case.'''
-
-Adapters without the method (or whose framework is not installed where the report is built)
-simply have no snippet; the dropspec command is always available.
+The snippet comes from the adapter's ``repro(case)`` when the suite runs, and is stored in the results
+file; this module never loads an adapter. The dropspec command is always available.
 """
 
 from __future__ import annotations
@@ -19,7 +12,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-NO_REPRO = "no repro available for this adapter yet"
+from ..results import NO_REPRO
 
 
 def run_command(adapter: str, case_id: str, clause_id: str | None = None) -> str:
@@ -28,59 +21,19 @@ def run_command(adapter: str, case_id: str, clause_id: str | None = None) -> str
     return f"dropspec run --adapter {shlex.quote(adapter)} --out results -k {shlex.quote(selector)}"
 
 
-def repros_for(adapter_name: str, case_ids: list[str]) -> dict[str, tuple[str | None, str]]:
-    """CASE -> (snippet, why not) for an adapter: its framework-only repro, or None and the reason."""
-    from ..registry import load_adapter
-
-    def none(why: str) -> dict[str, tuple[str | None, str]]:
-        return {case_id: (None, why) for case_id in case_ids}
-
-    try:
-        adapter = load_adapter(adapter_name)
-    except Exception as exc:  # an unknown or broken adapter must not stop a report
-        return none(f"{NO_REPRO} (the adapter cannot be loaded here: {exc})")
-    method = getattr(adapter, "repro", None)
-    if method is None:
-        return none(NO_REPRO)
-    try:
-        reason = adapter.unavailable_reason()
-        cases = {} if reason else {c.id: c for c in adapter.cases()}
-    except Exception as exc:
-        return none(f"{NO_REPRO}: the adapter's cases cannot be listed here ({type(exc).__name__}: {exc})")
-    if reason:
-        return none(f"{NO_REPRO} here: {reason}")
-    out: dict[str, tuple[str | None, str]] = {}
-    for case_id in case_ids:
-        if case_id not in cases:
-            out[case_id] = (None, f"{NO_REPRO}: the adapter has no case {case_id!r} any more")
-            continue
-        try:
-            snippet = method(cases[case_id])
-        except Exception as exc:  # a broken snippet is reported, not raised
-            out[case_id] = (None, f"{NO_REPRO}: its repro() raised {type(exc).__name__}: {exc}")
-            continue
-        out[case_id] = (str(snippet), "") if snippet else (None, NO_REPRO)
-    return out
-
-
-def adapter_repro(adapter_name: str, case_id: str) -> tuple[str | None, str]:
-    """(snippet, why not) for one case."""
-    return repros_for(adapter_name, [case_id])[case_id]
-
-
 RUNS_CLAUSE = "common.runs.documented_configuration"
 
 
 def with_snippets(run: dict[str, Any]) -> dict[str, Any]:
-    """The results of a run whose cases all carry their snippet: the ones stored at run time, else (older
-    results) the installed adapter's."""
+    """The results of a run whose cases all carry their snippet, or why there is none: the report reads
+    results only and never loads an adapter, so older results without a stored snippet have none."""
     cases = run.get("cases", {})
     missing = [c for c, rec in cases.items() if "repro" not in rec and "repro_missing" not in rec]
     if not missing:
         return run
     filled = {c: dict(rec) for c, rec in cases.items()}
-    for case_id, (snippet, why) in repros_for(run["adapter"], missing).items():
-        filled[case_id].update({"repro": snippet} if snippet else {"repro_missing": why})
+    for case_id in missing:
+        filled[case_id]["repro_missing"] = f"{NO_REPRO}: the results file stores no snippet for this case"
     return {**run, "cases": filled}
 
 

@@ -13,37 +13,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..spec import Spec, default_spec
 from .findings import findings, summary, update_readme
-from .spec import Spec, default_spec
-
-SYMBOL = {"pass": "pass", "fail": "FAIL", "error": "ERROR", "xfail": "xfail", "not_applicable": "n/a", "skip": "skip"}
-
-
-def load_results(directory: Path) -> list[dict[str, Any]]:
-    files = sorted(directory.glob("*.json"))
-    runs = []
-    for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not a dropspec results file ({exc}); delete it or rerun `dropspec run`") from exc
-        if not isinstance(data, dict) or "adapter" not in data or "results" not in data:
-            raise ValueError(f"{path}: not a dropspec results file (no 'adapter' or 'results'); delete it or rerun")
-        runs.append(data)
-    return runs
-
-
-def verdict(statuses: list[str]) -> str:
-    """One word for a clause over an adapter's cases: the worst status that is a verdict."""
-    counts = Counter(statuses)
-    for status in ("error", "fail", "xfail", "pass"):
-        if counts[status]:
-            return status
-    if counts["not_applicable"]:
-        return "not_applicable"
-    if counts["skip"]:
-        return "skip"
-    return "no_data"
+from .statuses import SYMBOL, load_results, verdict
 
 
 def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
@@ -197,7 +169,7 @@ def write_reports(
     if readme is not None:
         update_readme(readme, summary(runs))
     if site:  # index.html, masks/ADAPTER/CASE.png and spec/ next to the matrix
-        from .publish import write_site
+        from . import write_site
 
         write_site(out_dir, matrix, runs, results_dir, spec or default_spec(), history=history)
     return matrix

@@ -18,8 +18,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .report import SYMBOL, load_results, verdict
-from .spec import Spec, default_spec
+from ..spec import Spec, default_spec
+from .statuses import SYMBOL, load_results, verdict
 
 # statuses that are a measurement of the release; a transition from or to anything else (a case the
 # release did not run) is not a change of behaviour

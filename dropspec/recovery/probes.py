@@ -17,15 +17,14 @@ that act at the same place are separated only where the data allow; see ``_selec
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .adapters.base import CallInputs
-from .masks import merges_carry_into_recurrent, site_shape
-from .reference import STEP_SITES, Cell, Masks, Params, Trace
+from ..case import CallInputs
+from ..masks import merges_carry_into_recurrent, site_shape
+from ..reference import STEP_SITES, Cell, Masks, Params, Trace
 
 Runner = Callable[[str, Params, Sequence[CallInputs]], list[Trace]]
 
@@ -63,7 +62,7 @@ class Recovered:
     notes: list[str] = field(default_factory=list)
 
 
-def _div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndarray:
+def div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndarray:
     """``a / b``, and NaN (unobservable) where ``|b|`` is below ``floor``."""
     b = np.asarray(b, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -74,17 +73,17 @@ def _div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndar
     return out
 
 
-def _atanh(v: np.ndarray) -> np.ndarray:
+def atanh(v: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.arctanh(v)
 
 
-def _logit(v: np.ndarray) -> np.ndarray:
+def logit(v: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.log(v) - np.log1p(-v)
 
 
-def _previous(first: np.ndarray | float, seq: np.ndarray) -> np.ndarray:
+def previous(first: np.ndarray | float, seq: np.ndarray) -> np.ndarray:
     """``[first, seq[0], ..., seq[T-2]]``: the value each step received from the one before."""
     head = np.broadcast_to(np.asarray(first, dtype=float), seq.shape[1:])[None]
     return np.concatenate([head, seq[:-1]], axis=0)
@@ -122,7 +121,7 @@ def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     return [np.where(np.isfinite(a), np.where(np.abs(a) <= tol, 0.0, scale), np.nan) for a in arrays]
 
 
-class _Recoverer:
+class Recoverer:
     def __init__(self, cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float) -> None:
         self.cell, self.steps, self.batch, self.calls, self.runner = cell, steps, batch, calls, runner
         # an effect smaller than this is lost in the framework's rounding: the element is unobservable
@@ -163,15 +162,15 @@ class _Recoverer:
 
     def h_seen(self, call: int, y: np.ndarray) -> np.ndarray:
         """``h_t`` behind the emitted output: ``y_t`` divided by the output mask."""
-        return _div(y, self.step[call]["output"])
+        return div(y, self.step[call]["output"])
 
     def state_fed(self, call: int, h: np.ndarray, h0: float) -> np.ndarray:
         """The state each step received: ``h_{t-1}``, times the carried mask where it is separable,
         times the mask on the state fed to the step (GRU)."""
-        prev = _previous(h0, h)
+        prev = previous(h0, h)
         if merges_carry_into_recurrent(self.cell):
             return prev
-        return prev * _previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
+        return prev * previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
 
     # -- base probes: output, candidate, cell and carried state ----------------------------
     def base(self) -> None:
@@ -195,27 +194,27 @@ class _Recoverer:
         for call, (y1, y2) in enumerate(zip(y1s, y2s)):
             hypotheses = {}
             for where in ("output", "candidate", "cell"):
-                m = _atanh(y1) / g0 if where != "output" else y1 / np.tanh(g0)
+                m = atanh(y1) / g0 if where != "output" else y1 / np.tanh(g0)
                 m_out = m if where == "output" else 1.0
-                c = _atanh(_div(y2, m_out))
-                c_prev = _previous(GAMMA, c)
+                c = atanh(div(y2, m_out))
+                c_prev = previous(GAMMA, c)
                 if where == "output":
-                    carried = _div(c - g0, phi * c_prev)
+                    carried = div(c - g0, phi * c_prev)
                 elif where == "candidate":
-                    carried = _div(c - m * g0, phi * c_prev)
+                    carried = div(c - m * g0, phi * c_prev)
                 else:
-                    carried = _div(_div(c, m) - g0, phi * c_prev)
+                    carried = div(div(c, m) - g0, phi * c_prev)
                 carry_c = np.ones_like(y1)
                 carry_c[:-1] = carried[1:]
-                carry_c[-1] = _div(finals[call].c, c[-1])
+                carry_c[-1] = div(finals[call].c, c[-1])
                 zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
                 hypotheses[where] = (m, carry_c, carried[0], zeros_agree)
             where = self._select(hypotheses)
             m, carry_c, _, _ = hypotheses[where]
             self.step[call][where] = m
             self.step[call]["carry_c"] = carry_c
-            h_last = _div(y2[-1], self.step[call]["output"][-1])
-            self.step[call]["carry_h"][-1] = _div(finals[call].h, h_last)
+            h_last = div(y2[-1], self.step[call]["output"][-1])
+            self.step[call]["carry_h"][-1] = div(finals[call].h, h_last)
 
     def _base_gru(self) -> None:
         n0 = np.tanh(BETA)
@@ -227,13 +226,13 @@ class _Recoverer:
             hypotheses = {}
             for where in ("output", "candidate"):
                 m = y1 / n0
-                h = _div(y2, m) if where == "output" else y2
+                h = div(y2, m) if where == "output" else y2
                 m_cand = 1.0 if where == "output" else m
                 # what multiplied h_{t-1} on the memory path of step t: a carried mask of step t-1 (never
                 # h0, and the returned state too), or a mask on the state fed to step t (h0 too, and the
                 # returned state stays undropped)
-                received = _div(h - (1 - zeta) * m_cand * n0, zeta * _previous(GAMMA, h))
-                returned = _div(finals[call].h, h[-1])
+                received = div(h - (1 - zeta) * m_cand * n0, zeta * previous(GAMMA, h))
+                returned = div(finals[call].h, h[-1])
                 zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
                 carry_h = np.concatenate([received[1:], returned[None]])
                 hypotheses[where, "carry_h"] = (m, carry_h, received[0], zeros_agree)
@@ -266,14 +265,14 @@ class _Recoverer:
 
     # -- gate probes: input and recurrent masks, gate by gate ------------------------------
     def gates(self) -> None:
-        for gate in _ORDER[self.cell.kind]:
+        for gate in ORDER[self.cell.kind]:
             self.input_probe(gate)
             self.recurrent_probe(gate)
 
     def _readout(self, gate: str) -> Readout:
         kind = self.cell.kind
         if kind == "rnn":
-            return Readout({"h": BETA}, lambda call, y, h0, c0: _atanh(self.h_seen(call, y)), BETA)
+            return Readout({"h": BETA}, lambda call, y, h0, c0: atanh(self.h_seen(call, y)), BETA)
         return self._readout_lstm(gate) if kind == "lstm" else self._readout_gru(gate)
 
     def _memory(self, *sites: str) -> float:
@@ -286,24 +285,24 @@ class _Recoverer:
     def _readout_lstm(self, gate: str) -> Readout:
         g0 = np.tanh(BETA)
         phi = self._memory("cell", "carry_c")
-        kept = {"i": SAT, "f": float(_logit(np.array(phi))), "g": BETA, "o": SAT}  # o = i = 1, f = phi
+        kept = {"i": SAT, "f": float(logit(np.array(phi))), "g": BETA, "o": SAT}  # o = i = 1, f = phi
 
         def k(call: int) -> np.ndarray:  # what multiplies the candidate inside the step
             return self.step[call]["cell"] * self.step[call]["candidate"]
 
         def memory(call: int, c_prev: np.ndarray) -> np.ndarray:  # m_cell * phi * c'_{t-1}
             s = self.step[call]
-            return s["cell"] * phi * c_prev * _previous(1.0, s["carry_c"])
+            return s["cell"] * phi * c_prev * previous(1.0, s["carry_c"])
 
         def update(call: int, y: np.ndarray, c0: float) -> np.ndarray:
             """i_t g_t, from c_t = m_cell (phi c'_{t-1}) + k i_t g_t, with c read off h_t = tanh(c_t)."""
-            c = _atanh(self.h_seen(call, y))
-            return _div(c - memory(call, _previous(c0, c)), k(call))
+            c = atanh(self.h_seen(call, y))
+            return div(c - memory(call, previous(c0, c)), k(call))
 
         if gate == "g":
-            return Readout(kept, lambda call, y, h0, c0: _atanh(update(call, y, c0)), BETA)
+            return Readout(kept, lambda call, y, h0, c0: atanh(update(call, y, c0)), BETA)
         if gate == "i":
-            return Readout({**kept, "i": 0.0}, lambda call, y, h0, c0: _logit(update(call, y, c0) / g0), 0.0)
+            return Readout({**kept, "i": 0.0}, lambda call, y, h0, c0: logit(update(call, y, c0) / g0), 0.0)
         if gate == "o":
 
             def output_gate(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
@@ -313,16 +312,16 @@ class _Recoverer:
                 for t in range(y.shape[0]):
                     c = self._cell_step(call, t, phi, c, kg[t])
                     cs[t] = c
-                return _logit(_div(self.h_seen(call, y), np.tanh(cs)))
+                return logit(div(self.h_seen(call, y), np.tanh(cs)))
 
             return Readout({**kept, "o": 0.0}, output_gate, 0.0)
 
         def forget(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             # c_t = m_cell (f_t c'_{t-1} + m_cand g0), read from h_t = tanh(c_t) at t and t-1
             s = self.step[call]
-            c = _atanh(self.h_seen(call, y))
-            carried = _previous(c0, c) * _previous(1.0, s["carry_c"])
-            return _logit(_div(_div(c, s["cell"]) - s["candidate"] * g0, carried, self.floor))
+            c = atanh(self.h_seen(call, y))
+            carried = previous(c0, c) * previous(1.0, s["carry_c"])
+            return logit(div(div(c, s["cell"]) - s["candidate"] * g0, carried, self.floor))
 
         return Readout({**kept, "f": -1.0}, forget, -1.0)
 
@@ -333,7 +332,7 @@ class _Recoverer:
 
     def _readout_gru(self, gate: str) -> Readout:
         zeta = self._memory(*GRU_MEMORY_SITES)
-        kept = {"r": SAT, "z": float(_logit(np.array(zeta))), "n": BETA}  # r = 1, z = zeta
+        kept = {"r": SAT, "z": float(logit(np.array(zeta))), "n": BETA}  # r = 1, z = zeta
 
         def cand(call: int) -> np.ndarray:
             return self.step[call]["candidate"]
@@ -344,14 +343,14 @@ class _Recoverer:
         def candidate(call: int, y: np.ndarray, h0: float) -> np.ndarray:
             """n_t, from h_t = zeta s_{t-1} + (1 - zeta) m_cand n_t."""
             h = self.h_seen(call, y)
-            return _div(h - zeta * self.state_fed(call, h, h0), (1 - zeta) * cand(call))
+            return div(h - zeta * self.state_fed(call, h, h0), (1 - zeta) * cand(call))
 
         if gate == "n":
-            return Readout(kept, lambda call, y, h0, c0: _atanh(candidate(call, y, h0)), BETA)
+            return Readout(kept, lambda call, y, h0, c0: atanh(candidate(call, y, h0)), BETA)
         if gate == "r" and self.cell.reset_after and self.cell.b_hn:  # n = tanh(r * b_hn) with b_hn = 1
             return Readout(
                 {**kept, "r": 0.0, "n": 0.0},
-                lambda call, y, h0, c0: _logit(_atanh(candidate(call, y, h0))),
+                lambda call, y, h0, c0: logit(atanh(candidate(call, y, h0))),
                 0.0,
                 hidden_biases={"n": 1.0},
             )
@@ -359,7 +358,7 @@ class _Recoverer:
 
             def reset(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
                 fed = self.state_fed(call, self.h_seen(call, y), h0) * m_n(call)
-                return _logit(_div(_atanh(candidate(call, y, h0)) - 0.2, W_NR * fed, self.floor))
+                return logit(div(atanh(candidate(call, y, h0)) - 0.2, W_NR * fed, self.floor))
 
             return Readout({**kept, "r": 0.0, "n": 0.2}, reset, 0.0, hidden_weights={"n": W_NR})
 
@@ -372,11 +371,11 @@ class _Recoverer:
         scale = max(
             1.0, *(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in GRU_MEMORY_SITES)
         )
-        center = float(_logit(np.array((1 - 1 / (2 * self.steps)) / scale)))
+        center = float(logit(np.array((1 - 1 / (2 * self.steps)) / scale)))
 
         def update(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             h = self.h_seen(call, y)
-            return _logit(_div(h, self.state_fed(call, h, h0), self.floor))
+            return logit(div(h, self.state_fed(call, h, h0), self.floor))
 
         weight = -W_REC if scale > 1.0 else W_REC
         return Readout({**kept, "z": center, "n": 0.0}, update, center, recurrent_weight=weight)
@@ -421,7 +420,7 @@ class _Recoverer:
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
-            self.recurrent[call][k] = _div(a - readout.center, readout.recurrent_weight * fed, self.floor)
+            self.recurrent[call][k] = div(a - readout.center, readout.recurrent_weight * fed, self.floor)
         for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)], self.tol)):
             self.recurrent[call][k] = values
 
@@ -447,213 +446,5 @@ class _Recoverer:
         return Recovered(masks=masks, runs=self.runs, notes=self.notes)
 
 
-def recover(
-    cell: Cell,
-    steps: int,
-    batch: int,
-    calls: int,
-    runner: Runner,
-    eps: float = float(np.finfo(np.float64).eps),
-    weight_hh: bool = False,
-) -> Recovered:
-    """Recover every mask a cell draws over ``calls`` consecutive calls, by probing ``runner``
-    (which runs the framework in training mode with a fixed seed). ``eps`` is the framework's
-    float resolution: effects below about its square root count as unobservable. For a stack,
-    ``Recovered.masks`` holds per call a list of ``Masks``, one per layer. With ``weight_hh`` (a
-    claim that drops the recurrent weights; one-layer cells) the weight mask is read too, by the
-    probes of ``recovery_weights``."""
-    if cell.stacked:
-        return _recover_stack(cell, steps, batch, calls, runner, eps)
-    r = _Recoverer(cell, steps, batch, calls, runner, eps)
-    r.base()
-    r.gates()
-    if weight_hh:
-        from .recovery_weights import recover_weight_hh  # it builds on this module's probes
-
-        return recover_weight_hh(r, r.result())
-    return r.result()
-
-
-# In a stack, the probed layer's input comes from layers that emit a known constant whatever their
-# masks (bias only), and its output reaches the top through "transparent" layers that pass each
-# unit on through one gate, inverted from the top down with the input masks already recovered.
-# Each direction of a bidirectional layer is its own chain: the forward part of every layer above
-# reads the forward half of the features, the reverse part the reverse half, and both directions
-# of the probed layer get the same probe, so one run reads both.
-# Where a layer above drops unit u at step t, the probed layer's unit u is unseen there. Its input
-# masks are then read again through other units (``_Recoverer.input_probe``'s shift), so masks on
-# the inputs of every layer (dropout between layers) are exact at any depth. Recurrent masks below
-# the top layer are measured where seen, and the replay checks the rest.
-_SOURCE = {
-    "rnn": {"h": BETA},
-    "lstm": {"i": SAT, "f": -SAT, "g": BETA, "o": SAT},
-    "gru": {"r": SAT, "z": -SAT, "n": BETA},
-}
-_THROUGH = {"rnn": "h", "lstm": "g", "gru": "n"}
-_ORDER = {"rnn": ["h"], "lstm": ["g", "i", "o", "f"], "gru": ["n", "r", "z"]}
-
-
-def _source_output(kind: str) -> float:
-    return float(np.tanh(np.tanh(BETA)) if kind == "lstm" else np.tanh(BETA))
-
-
-def _natural(values: np.ndarray, reverse: bool) -> np.ndarray:
-    """A reverse part's per-step array in forward time order (and back: flipping is its own inverse)."""
-    return values[::-1] if reverse else values
-
-
-class _StackProbe:
-    """Runs a one-layer probe of part ``index`` inside the whole stack."""
-
-    def __init__(self, cell: Cell, index: int, found: list, top_step: dict, runner: Runner, floor: float, cache: dict):
-        self.cell, self.index, self.found, self.top_step = cell, index, found, top_step
-        self.runner, self.floor, self.cache = runner, floor, cache
-        self.level, self.direction = divmod(index, cell.directions)
-        self.through = cell.gates.index(_THROUGH[cell.kind])
-        self.weights = {}
-        for upper in range((self.level + 1) * cell.directions, cell.parts):
-            scales = [np.nanmax(np.abs(m.input[self.through])) for m in found[upper] if m.input is not None]
-            self.weights[upper] = 0.5 / max([1.0, *scales])
-
-    def params(self, probe: Params) -> list[Params]:
-        out, hid = [], self.cell.hidden_size
-        for i in range(self.cell.parts):
-            layer, level = self.cell.layer(i), i // self.cell.directions
-            if level == self.level:
-                out.append(probe)
-                continue
-            p = Params.zeros(layer)
-            for gate, value in _SOURCE[self.cell.kind].items():
-                p.b_ih[p.rows(layer, gate)] = value
-            if level > self.level:  # transparent: i = 1, f = 0, o = 1 (LSTM), z = 0, r = 1 (GRU)
-                half = (i % self.cell.directions) * hid
-                p.b_ih[p.rows(layer, _THROUGH[self.cell.kind])] = 0.0
-                p.w_ih[p.rows(layer, _THROUGH[self.cell.kind]), half : half + hid] = self.weights[i] * np.eye(hid)
-            out.append(p)
-        return out
-
-    def __call__(self, name: str, probe: Params, calls: Sequence[CallInputs]) -> list[Trace]:
-        cell, here = self.cell, range(self.level * self.cell.directions, (self.level + 1) * self.cell.directions)
-        stacked = []
-        for c in calls:
-            h0 = np.zeros((cell.parts, *c.h0.shape))
-            h0[list(here)] = c.h0
-            c0 = None
-            if c.c0 is not None:
-                c0 = np.zeros((cell.parts, *c.c0.shape))
-                c0[list(here)] = c.c0
-            x = c.x if self.level == 0 else np.full((*c.x.shape[:2], cell.input_size), ALPHA)
-            stacked.append(CallInputs(x=x, h0=h0, c0=c0))
-        params = self.params(probe)
-        key = hashlib.sha1()
-        for array in [a for p in params for a in (p.w_ih, p.w_hh, p.b_ih, p.b_hh)] + [
-            a for c in stacked for a in (c.x, c.h0, c.c0) if a is not None
-        ]:
-            key.update(np.ascontiguousarray(array, dtype=float).tobytes())
-        if key.digest() not in self.cache:  # both directions of a layer get the same probe: one run reads both
-            self.cache[key.digest()] = self.runner(name, params, stacked)
-        reverse = cell.is_reverse(self.index)
-        return [
-            Trace(
-                y=_natural(self.down(call, t.y), reverse),
-                h=t.h[self.index],
-                c=None if t.c is None else t.c[self.index],
-            )
-            for call, t in enumerate(self.cache[key.digest()])
-        ]
-
-    def down(self, call: int, y: np.ndarray) -> np.ndarray:
-        """The probed part's outputs (forward time), from the top's, through the transparent layers above."""
-        cell, hid = self.cell, self.cell.hidden_size
-        half = self.direction * hid
-        v = np.asarray(y, dtype=float)[..., half : half + hid]
-        top = cell.layers - 1
-        for level in range(top, self.level, -1):
-            part = level * cell.directions + self.direction
-            reverse = cell.is_reverse(part)
-            ones = np.ones_like(v)
-            step = {s: _natural(m, reverse) for s, m in self.top_step[part][call].items()} if level == top else {}
-            h = _div(v, step.get("output", ones))
-            inside = step.get("cell", ones) * step.get("candidate", ones)
-            if cell.kind == "lstm":
-                a = _atanh(_div(_atanh(h), inside))
-            elif cell.kind == "gru":
-                a = _atanh(_div(h, inside))
-            else:
-                a = _atanh(h)
-            m_in = self.found[part][call].input
-            m = 1.0 if m_in is None else _natural(m_in[self.through][..., half : half + hid], reverse)
-            v = _div(a, self.weights[part] * m, self.floor)
-        return v
-
-
-def _recover_stack(cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float) -> Recovered:
-    found: list = [None] * cell.parts
-    top_step: dict = {}
-    cache: dict = {}
-    runs, notes = 0, []
-    counted = _CountingRunner(runner)
-    for index in reversed(range(cell.parts)):
-        level = index // cell.directions
-        probe = _StackProbe(cell, index, found, top_step, counted, 10 * float(np.sqrt(eps)), cache)
-        r = _Recoverer(cell.layer(index), steps, batch, calls, probe, eps)
-        if level > 0:
-            r.alpha = _source_output(cell.kind)
-        if level < cell.layers - 1:
-            r.tol = max(TOL, r.floor)
-        if level == cell.layers - 1:
-            r.base()  # sites inside the step and the carried state are measured on the top layer
-            top_step[index] = r.step
-        r.gates()
-        if level < cell.layers - 1:
-            _reroute_inputs(r)
-        result = r.result()
-        found[index] = result.masks
-        notes += [f"{site_name(cell, index)}: {n}" for n in result.notes]
-    runs = counted.runs
-    masks = [[found[i][call] for i in range(cell.parts)] for call in range(calls)]
-    if cell.layers > 1:
-        notes.append("below the top layer recurrent masks are measured where seen; the replay checks the rest")
-    return Recovered(masks=masks, runs=runs, notes=notes)
-
-
-def site_name(cell: Cell, index: int) -> str:
-    level, direction = divmod(index, cell.directions)
-    return f"layer {level + 1}" + (" reverse" if direction else "")
-
-
-def _reroute_inputs(r: _Recoverer) -> None:
-    """Read the input masks still unknown through shifted units until none is left, or two more
-    routings read nothing new (those elements have no effect on any output)."""
-    stalled = 0
-    for shift in range(1, r.cell.hidden_size):
-        before = r.unknown_inputs()
-        if before == 0 or stalled == 2:
-            return
-        for gate in _ORDER[r.cell.kind]:
-            if any(np.isnan(a[r.cell.gate_index(gate)]).any() for a in r.input):
-                r.input_probe(gate, shift)
-        stalled = stalled + 1 if r.unknown_inputs() == before else 0
-
-
-class _CountingRunner:
-    """Counts the framework runs a stack's recovery makes (cached probes are not runs)."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner, self.runs = runner, 0
-
-    def __call__(self, name: str, params, inputs: Sequence[CallInputs]) -> list[Trace]:
-        self.runs += 1
-        return self.runner(name, params, inputs)
-
-
-def probe_runs(cell: Cell) -> int:
-    """How many framework runs ``recover`` makes for a one-layer ``cell``; for a stack the fewest it
-    makes (both directions of a layer read by the same runs, no unit read again through another)."""
-    base = {"rnn": 1, "lstm": 2, "gru": 2}[cell.kind]
-    runs = base
-    for index in range(0, cell.parts, cell.directions):
-        layer = cell.layer(index)
-        chunks = -(-layer.input_size // layer.hidden_size)
-        runs += len(cell.gates) * (chunks + 1)
-    return runs
+# the order gates are probed in: the gate read without memory first
+ORDER = {"rnn": ["h"], "lstm": ["g", "i", "o", "f"], "gru": ["n", "r", "z"]}

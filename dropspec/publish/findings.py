@@ -15,7 +15,7 @@ def _repro(run: dict[str, Any], case_id: str) -> str | None:
     """The framework-only script for the case's first broken clause: from the snippet stored in the
     results, else from the installed adapter."""
     try:
-        from .publish.repro import case_script
+        from .repro import case_script
 
         return case_script(run, case_id)[0]
     except Exception:  # findings are written whether or not a script can be composed here

@@ -1,10 +1,10 @@
 """Black-box recovery of DropConnect on the hidden-to-hidden weights (site ``weight_hh``).
 
-The probes of ``recovery`` keep every unit decoupled: the recurrent probe of gate ``k`` puts
+The probes of ``recovery.probes`` keep every unit decoupled: the recurrent probe of gate ``k`` puts
 ``W_REC`` on the diagonal of that gate's rows, so it reads ``M[kH + r, r]``, the diagonal of a
 weight mask ``M`` (times a recurrent mask, if any). Here probe ``s`` of gate ``k`` instead puts
 ``W_REC`` on a shifted permutation, ``w_hh[kH + r, (r + s) % H]``, with the other gates saturated
-as in ``recovery``'s readouts. Unit ``r``'s pre-activation is then
+as in ``recovery.probes``' readouts. Unit ``r``'s pre-activation is then
 
     center + W_REC * M[kH + r, (r + s) % H] * h_{t-1, (r + s) % H}
 
@@ -39,9 +39,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .masks import site_shape
-from .recovery import _ORDER, GAMMA, TOL, W_NR, W_REC, Readout, Recovered, _atanh, _div, _logit, _Recoverer, snap
-from .reference import Cell, Params
+from ..masks import site_shape
+from ..reference import Cell, Params
+from .probes import GAMMA, ORDER, TOL, W_NR, W_REC, Readout, Recovered, Recoverer, atanh, div, logit, snap
 
 
 def weight_probe_runs(cell: Cell) -> int:
@@ -84,7 +84,7 @@ def match_units(kept: np.ndarray) -> np.ndarray:
 
 
 class _WeightProbes:
-    def __init__(self, r: _Recoverer) -> None:
+    def __init__(self, r: Recoverer) -> None:
         self.r, self.cell = r, r.cell
         self.hidden = self.cell.hidden_size
         shape = site_shape(self.cell, "weight_hh", r.steps, r.batch)
@@ -101,7 +101,7 @@ class _WeightProbes:
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = r.state_fed(call, r.h_seen(call, y), GAMMA)[..., cols]  # the neighbour's h_{t-1}
-            read = _div(a - readout.center, readout.recurrent_weight * fed, r.floor)
+            read = div(a - readout.center, readout.recurrent_weight * fed, r.floor)
             known = self.weight[call][:, :, rows.start + np.arange(self.hidden), cols]
             self.weight[call][:, :, rows.start + np.arange(self.hidden), cols] = np.where(
                 np.isfinite(read), read, known
@@ -136,12 +136,12 @@ class _WeightProbes:
 
         def inverse(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             h = r.h_seen(call, y)
-            n = _div(h - zeta * r.state_fed(call, h, h0), (1 - zeta) * r.step[call]["candidate"])
+            n = div(h - zeta * r.state_fed(call, h, h0), (1 - zeta) * r.step[call]["candidate"])
             out = np.full(y.shape, np.nan)
             fed = r.state_fed(call, h, h0)[..., units]
             weight = m_n[call][:, :, match[units], units]
-            pre = _atanh(n[..., match[units]]) - 0.2
-            out[..., units] = _logit(_div(pre, W_NR * weight * fed, r.floor))
+            pre = atanh(n[..., match[units]]) - 0.2
+            out[..., units] = logit(div(pre, W_NR * weight * fed, r.floor))
             return out
 
         readout = Readout(base.biases, inverse, 0.0)
@@ -152,12 +152,12 @@ class _WeightProbes:
             self.read("r", shift, p, readout)
 
     def run(self) -> list[np.ndarray]:
-        for gate in _ORDER[self.cell.kind]:
+        for gate in ORDER[self.cell.kind]:
             self.gate(gate)
         return snap(self.weight)
 
 
-def recover_weight_hh(r: _Recoverer, result: Recovered) -> Recovered:
+def recover_weight_hh(r: Recoverer, result: Recovered) -> Recovered:
     """Read the ``weight_hh`` mask of every call with the shifted-permutation probes, after
     ``r``'s own probes, and fold the recurrent probe's readings (the diagonal) into it."""
     weight = _WeightProbes(r).run()

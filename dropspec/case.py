@@ -1,0 +1,55 @@
+"""What a case is: one configuration of one framework layer, the claim its documentation makes, and
+the inputs of one call. The core works on these; adapters produce them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .reference import Cell
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What the framework's documentation says a case does: a spec scheme and its rates per site."""
+
+    scheme: str
+    rates: dict[str, float] = field(default_factory=dict)
+    doc: str = ""  # a quote of, or a link to, the documentation the claim rests on
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration of one framework layer, run with a seed.
+
+    ``config`` is the framework's own constructor arguments, verbatim, as a user would write them.
+    Cases that share a ``flag_group`` differ only in flags documented as performance-only; cases
+    that share a ``rate_group`` differ only in the rate of one site.
+    """
+
+    id: str
+    cell: Cell
+    config: dict[str, Any]
+    claim: Claim
+    steps: int = 16
+    batch: int = 32
+    seed: int = 7
+    flag_group: str | None = None
+    rate_group: str | None = None
+    label: str = ""  # how a user would write it, e.g. "keras.layers.LSTM(8, dropout=0.25)"
+    dtype: str | None = None  # "float64" for a case that runs in double precision; None: the adapter's dtype
+
+    @property
+    def title(self) -> str:
+        return self.label or f"{self.cell.name}({', '.join(f'{k}={v!r}' for k, v in self.config.items())})"
+
+
+@dataclass
+class CallInputs:
+    """The inputs of one call: ``x`` is ``(T, B, I)``; ``c0`` only for the LSTM."""
+
+    x: np.ndarray
+    h0: np.ndarray
+    c0: np.ndarray | None = None
