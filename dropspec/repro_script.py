@@ -161,7 +161,7 @@ def random_params(seed=0):
 def run(params, x=1.0, calls=2, seed=SEED, training=True, model_fns=None):
     """Build a model with `seed`, load `params`, call it `calls` times on the same batch: [(y, h, c)]."""
     b, l, c = model_fns or (build, load, call)
-    model = b(seed)
+    model = b(CONFIG, seed) if "CONFIG" in globals() and model_fns is None else b(seed)
     l(model, *params)
     x = np.broadcast_to(np.asarray(x, float), (T, B, I)).copy()
     h0 = np.full((B, H), GAMMA)
@@ -554,7 +554,8 @@ def _indent(code: str) -> str:
 
 def _partner_block(n: int, snippet: str) -> str:
     """A partner's snippet in its own scope, so its names cannot shadow the main case's."""
-    return f"def _partner_{n}():\n{_indent(snippet)}\n    return build, load, call\n"
+    seeded = "(lambda seed: build(CONFIG, seed)) if 'CONFIG' in locals() else build"
+    return f"def _partner_{n}():\n{_indent(snippet)}\n    return {seeded}, load, call\n"
 
 
 def repro_script(

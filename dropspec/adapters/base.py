@@ -1,9 +1,147 @@
-"""What every adapter shares. ``Adapter`` is the contract (``dropspec.adapter``); this module is where a
-third-party adapter imports it from, with the case types it returns."""
+"""What every adapter shares. ``Adapter`` is the contract (``dropspec.adapter``); ``ModelAdapter`` is the
+base of every built-in adapter: it runs a *model module*, and a case's repro is that module's own source.
+
+A model module (``dropspec/adapters/models/*.py``) is plain framework code that imports nothing from
+dropspec. It defines::
+
+    build(config, seed)                     # seed the framework, build the model a user writes from ``config``
+    load(model, w_ih, w_hh, b_ih, b_hh)     # canonical parameters (PyTorch's layout; lists for a stack)
+    call(model, x, h0, c0, training)        # x (T, B, I) time-major -> (y (T, B, H), h, c) as float64 arrays
+
+A case's repro is the module's source with the case's ``CONFIG`` (its ``config``, verbatim) and a
+one-line comment naming the configuration inserted after the imports; ``ModelAdapter.run`` executes
+exactly that text, so what the suite measures and what a user pastes cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import ast
+import importlib
+import json
+import linecache
+from collections.abc import Sequence
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
 from ..adapter import Adapter
 from ..case import CallInputs, Case, Claim
+from ..reference import Params, Trace
 
-__all__ = ["Adapter", "CallInputs", "Case", "Claim"]
+__all__ = ["Adapter", "CallInputs", "Case", "Claim", "ModelAdapter", "compose_repro", "python_literal"]
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+WIDTH = 100  # a literal longer than this is written one item per line
+
+
+def python_literal(value: Any, indent: int = 0) -> str:
+    """``value`` (dicts, lists, tuples, strings, numbers, booleans, None) as Python source that ruff
+    formats as it stands: double quotes, one item per line where a line would be long."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool) or value is None or isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        items = [f"{python_literal(k)}: {python_literal(v, indent + 4)}" for k, v in value.items()]
+        opening, closing = "{", "}"
+    elif isinstance(value, list | tuple):
+        items = [python_literal(v, indent + 4) for v in value]
+        opening, closing = ("[", "]") if isinstance(value, list) else ("(", ")")
+        if isinstance(value, tuple) and len(items) == 1:
+            items = [items[0] + ","]
+    else:
+        raise TypeError(f"a case config holds {type(value).__name__} {value!r}; only plain Python data is allowed")
+    flat = opening + ", ".join(items) + closing
+    if len(flat) + indent <= WIDTH and "\n" not in flat:
+        return flat
+    pad = " " * (indent + 4)
+    return opening + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + closing
+
+
+def compose_repro(source: str, title: str, config: dict[str, Any]) -> str:
+    """A model module's ``source`` with ``CONFIG = config`` and a comment naming the configuration as a user
+    writes it (``title``) inserted after the module's last top-level import."""
+    tree = ast.parse(source)
+    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    docstring = tree.body[0].end_lineno if ast.get_docstring(tree) else 0
+    cut = imports[-1].end_lineno if imports else docstring
+    lines = source.splitlines(keepends=True)
+    head, tail = "".join(lines[:cut]).rstrip("\n"), "".join(lines[cut:]).strip("\n")
+    block = f"# {title}\nCONFIG = {python_literal(config)}"
+    return "\n\n".join(part for part in (head, block) if part) + "\n\n\n" + tail + "\n"
+
+
+class ModelAdapter(Adapter):
+    """An adapter whose framework code is one model module. Subclasses set the class attributes and list
+    their cases in ``catalogue``; availability, versions, the case cache, the repro and the run live here."""
+
+    model_module: str = ""  # a file of dropspec/adapters/models/, e.g. "torch_model.py"
+    requires: tuple[str, ...] = ()  # modules that must import for the adapter to run
+    packages: tuple[str, ...] = ()  # distributions whose versions the results record
+    install: str = ""  # how to get the framework, e.g. "`pip install torch==2.13.0`, or run `tox -e torch`"
+
+    def __init__(self, cases: Sequence[Case] | None = None) -> None:
+        self._cases = list(cases) if cases is not None else None
+        self._namespaces: dict[str, dict[str, Any]] = {}
+
+    def catalogue(self) -> Sequence[Case]:
+        """Every case of the adapter: a subclass returns its case catalogue."""
+        raise NotImplementedError(f"{type(self).__name__} must define catalogue()")
+
+    def cases(self) -> Sequence[Case]:
+        if self._cases is None:
+            self._cases = list(self.catalogue())
+        return self._cases
+
+    def unavailable_reason(self) -> str | None:
+        for module in self.requires:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # ImportError, or a framework that fails to load
+                return f"{module} cannot be imported ({type(exc).__name__}: {exc}): {self.install}"
+        return None
+
+    def versions(self) -> dict[str, str]:
+        out = {}
+        for package in self.packages:
+            try:
+                out[package] = version(package)
+            except PackageNotFoundError:
+                continue
+        return out
+
+    @cached_property
+    def model_source(self) -> str:
+        return (MODELS_DIR / self.model_module).read_text()
+
+    def repro(self, case: Case) -> str:
+        return compose_repro(self.model_source, case.title, case.config)
+
+    def functions(self, case: Case) -> dict[str, Any]:
+        """The namespace of the case's repro, executed once per case."""
+        if case.id not in self._namespaces:
+            text = self.repro(case)
+            filename = f"<repro {self.name} {case.id}>"
+            linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)  # tracebacks
+            namespace: dict[str, Any] = {"__name__": f"dropspec_repro_{self.name}"}
+            exec(compile(text, filename, "exec"), namespace)
+            self._namespaces[case.id] = namespace
+        return self._namespaces[case.id]
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        reason = self.unavailable_reason()
+        if reason:
+            raise RuntimeError(reason)
+        fns = self.functions(case)
+        model = fns["build"](fns["CONFIG"], seed)
+        stack = params if isinstance(params, list) else None
+        if stack is None:
+            fns["load"](model, params.w_ih, params.w_hh, params.b_ih, params.b_hh)
+        else:  # a stack: one array per part, in PyTorch's order l0, l0_reverse, l1, ...
+            fns["load"](model, *([getattr(p, name) for p in stack] for name in ("w_ih", "w_hh", "b_ih", "b_hh")))
+        traces = []
+        for c in calls:
+            y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training)
+            traces.append(Trace(y=y, h=h, c=c_n if case.cell.kind == "lstm" else None))
+        return traces

@@ -15,7 +15,7 @@ import numpy as np
 from ..masks import keep_scale, sample_case_masks
 from ..reference import Cell, Params, Trace, run_cell
 from ..spec import default_spec
-from .base import Adapter, CallInputs, Case, Claim
+from .base import MODELS_DIR, Adapter, CallInputs, Case, Claim, compose_repro
 
 P = 0.25
 
@@ -97,93 +97,6 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
 
 
 # The reference as a user could paste it into a bug report: plain numpy, masks drawn by ``RULES``.
-# ``reference_snippet`` fills the rules from the case's scheme; tests pass altered rules (the mutants).
-REFERENCE_SNIPPET = '''
-import numpy as np
-
-KIND, RESET_AFTER = {kind!r}, {reset_after!r}
-# each dropped site: drop probability p, one mask per gate or shared, resampled per step / per sequence /
-# reused across calls, per sample or shared by the batch, and the kept units' value
-RULES = {rules!r}
-SEEDED, AT_INFERENCE = {seeded!r}, {at_inference!r}
-
-
-class Model:
-    def __init__(self, seed):
-        self.rng = np.random.default_rng(seed if SEEDED else None)
-        self.kept = {{}}  # masks drawn once, for rules reused across calls
-
-
-def build(seed):
-    return Model(seed)
-
-
-def load(model, w_ih, w_hh, b_ih, b_hh):
-    model.params = [np.asarray(a, float) for a in (w_ih, w_hh, b_ih, b_hh)]
-
-
-def draw(model, site, gates, steps, batch, units):
-    r = RULES[site]
-    if r["resample"] == "reused_across_calls" and site in model.kept:
-        return model.kept[site]
-    if site == "weight_hh":  # DropConnect: one mask over the whole recurrent matrix per call
-        model.kept[site] = (model.rng.random(model.params[1].shape) >= r["p"]) * r["scale"]
-        return model.kept[site]
-    shape = (
-        gates if r["gates"] == "per_gate" else 1,
-        steps if r["resample"] == "per_step" else 1,
-        batch if r["batch"] == "per_sample" else 1,
-        units,
-    )
-    model.kept[site] = (model.rng.random(shape) >= r["p"]) * r["scale"]
-    return model.kept[site]
-
-
-def at(m, k, t):
-    """The mask of gate k at step t; m is (gates, steps, batch, units), 1 where a site is not dropped."""
-    return m[min(k, m.shape[0] - 1), min(t, m.shape[1] - 1)]
-
-
-def sigmoid(a):
-    return 0.5 * (1 + np.tanh(0.5 * a))
-
-
-def call(model, x, h0, c0, training):
-    w_ih, w_hh, b_ih, b_hh = model.params
-    (steps, batch, width), hid = x.shape, h0.shape[1]
-    gates = len(w_ih) // hid
-    units = {{"input": width}}
-    sites = ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "state_in", "weight_hh")
-    m = {{s: np.ones((1, 1, 1, 1)) for s in sites}}
-    if training or AT_INFERENCE:
-        m.update({{s: draw(model, s, gates, steps, batch, units.get(s, hid)) for s in RULES}})
-    wi, wh = np.split(w_ih, gates), np.split(w_hh * np.squeeze(m["weight_hh"]), gates)
-    bi, bh = np.split(b_ih, gates), np.split(b_hh, gates)
-    h, c = np.asarray(h0, float), np.zeros_like(h0) if c0 is None else np.asarray(c0, float)
-    ys = []
-    for t in range(steps):
-        h = h * at(m["state_in"], 0, t)  # the state fed to the step, at every use inside it
-        a = [(x[t] * at(m["input"], k, t)) @ wi[k].T + bi[k] for k in range(gates)]
-        r = [(h * at(m["recurrent"], k, t)) @ wh[k].T + bh[k] for k in range(gates)]
-        if KIND == "rnn":
-            new = np.tanh(a[0] + r[0])
-        elif KIND == "lstm":
-            i, f, g, o = sigmoid(a[0] + r[0]), sigmoid(a[1] + r[1]), np.tanh(a[2] + r[2]), sigmoid(a[3] + r[3])
-            c = at(m["cell"], 0, t) * (f * c + i * (at(m["candidate"], 0, t) * g))
-            new = o * np.tanh(c)
-        else:
-            rg, z = sigmoid(a[0] + r[0]), sigmoid(a[1] + r[1])
-            if RESET_AFTER:
-                n = np.tanh(a[2] + rg * r[2])
-            else:
-                n = np.tanh(a[2] + (rg * h * at(m["recurrent"], 2, t)) @ wh[2].T + bh[2])
-            new = z * h + (1 - z) * (at(m["candidate"], 0, t) * n)
-        ys.append(at(m["output"], 0, t) * new)
-        h, c = at(m["carry_h"], 0, t) * new, at(m["carry_c"], 0, t) * c
-    return np.array(ys), h, c if KIND == "lstm" else None
-'''
-
-
 def reference_rules(case: Case, **change: Any) -> dict[str, dict[str, Any]]:
     """The case's scheme's rules for every dropped site, as the snippet's ``RULES``; ``change`` overrides fields."""
     scheme = default_spec().scheme(case.claim.scheme)
@@ -200,16 +113,15 @@ def reference_rules(case: Case, **change: Any) -> dict[str, dict[str, Any]]:
 def reference_snippet(
     case: Case, rules: dict[str, dict[str, Any]] | None = None, *, seeded: bool = True, at_inference: bool = False
 ) -> str | None:
-    """The float64 reference for ``case`` as a framework-free snippet (build, load, call); None for a stack."""
+    """The float64 reference for ``case`` as a framework-free repro (``models/reference_model.py`` with the
+    case's rules as its CONFIG); None for a stack. Tests pass altered rules, ``seeded`` or ``at_inference``
+    (the mutants)."""
     if case.cell.stacked:
         return None
-    return REFERENCE_SNIPPET.format(
-        kind=case.cell.kind,
-        reset_after=case.cell.reset_after,
-        rules=reference_rules(case) if rules is None else rules,
-        seeded=seeded,
-        at_inference=at_inference,
-    ).lstrip("\n")
+    config: dict[str, Any] = {"kind": case.cell.kind, "reset_after": case.cell.reset_after}
+    config["rules"] = reference_rules(case) if rules is None else rules
+    config |= ({} if seeded else {"seeded": False}) | ({"at_inference": True} if at_inference else {})
+    return compose_repro((MODELS_DIR / "reference_model.py").read_text(), case.title, config)
 
 
 class ReferenceAdapter(Adapter):
