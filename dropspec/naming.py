@@ -28,6 +28,9 @@ NO_SCHEME = "no scheme in the spec"  # only where the spec holds no scheme for t
 # would not say whether the gates or the samples share the mask
 _GATE_WORDS = {"shared": "shared_gates", "per_gate": "per_gate"}
 _BATCH_WORDS = {"shared": "batch_shared", "per_sample": "per_sample"}
+# resampling orders by how long one mask lasts: a step, a sequence, every call. A mask reused across
+# calls is still one per sequence within a call, so it is nearer per_sequence than per_step
+_RESAMPLE_ORDER = ("per_step", "per_sequence", "reused_across_calls")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,14 @@ class Difference:
     @property
     def text(self) -> str:
         return f"{self.site}: {self.measured}"
+
+    @property
+    def weight(self) -> int:
+        """How far apart the measured value and the rule are: 1, but for resampling the number of
+        steps between them in ``_RESAMPLE_ORDER`` (per_step to reused_across_calls is 2)."""
+        if self.aspect == "resample" and self.rule is not None:
+            return abs(_RESAMPLE_ORDER.index(self.measured) - _RESAMPLE_ORDER.index(self.rule))
+        return 1
 
 
 @dataclass(frozen=True)
@@ -142,10 +153,10 @@ def candidate_schemes(spec: Spec, cell: Cell | str) -> list[Scheme]:
 def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str) -> Behaviour:
     """The name of what ``fp`` does (see the module docstring). Deterministic: matching schemes
     are ordered by the number of their sites left undropped, then by id; the nearest scheme is the
-    one with the fewest dropped sites it has no rule for, then the fewest rule differences, then
-    the fewest undropped sites, then the first id. Sites it lacks come first because a scheme
-    without a rule for a dropped site describes less of the case than one whose rule for it
-    differs in one aspect."""
+    one with the fewest dropped sites it has no rule for, then the fewest rule differences (each
+    weighted by ``Difference.weight``), then the fewest undropped sites, then the first id. Sites
+    it lacks come first because a scheme without a rule for a dropped site describes less of the
+    case than one whose rule for it differs in one aspect."""
     schemes = candidate_schemes(spec, cell)
     if not fp.sites and not fp.carried_state_dropped:
         # every scheme at rate 0: the name is the scheme that drops nothing
@@ -156,7 +167,8 @@ def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str) -> Behaviour:
     for scheme in schemes:
         diffs = scheme_differences(fp, scheme)
         missing = sum(1 for d in diffs if d.aspect == "site")
-        scored.append(((missing, len(diffs) - missing, _unused(fp, scheme), scheme.id), scheme, diffs))
+        apart = sum(d.weight for d in diffs if d.aspect != "site")
+        scored.append(((missing, apart, _unused(fp, scheme), scheme.id), scheme, diffs))
     matched = sorted((key, s.id) for key, s, diffs in scored if not diffs)
     if matched:
         return Behaviour(schemes=[sid for _, sid in matched])
