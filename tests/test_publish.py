@@ -147,3 +147,17 @@ def test_explain_names_what_is_missing(published: tuple[Path, Path]) -> None:
         explain("reference", "lstm-variational", "no.such.clause", results)
     done = cli("explain", "reference", "x", "common.seed.reproducible", "--results", "results", cwd=results.parent)
     assert done.returncode == 2 and "no case 'x'" in done.stderr
+
+
+def test_a_cell_counts_every_status_in_words() -> None:
+    from dropspec.publish.statuses import WORDS, cell_summary
+
+    counts = {"pass": 5, "xfail": 27, "error": 3, "not_applicable": 40}
+    assert cell_summary(counts) == "27 deviate (known) · 3 crash · 5 pass"
+    assert cell_summary({"pass": 1, "fail": 1, "skip": 2, "not_measured": 2}) == (
+        "1 deviates · 1 passes · 2 not measured · 2 skipped"
+    )
+    assert cell_summary({"not_applicable": 4}) == "n/a" and cell_summary({}) == "no data"
+    assert cell_summary({"not_applicable": 0, "pass": 0}) == "no data"
+    assert cell_summary({"pass": 2, "surprise": 1}) == "2 pass · 1 surprise"  # an unknown status is not hidden
+    assert WORDS["xfail"] == "deviates (known)" and WORDS["error"] == "crash"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Spec, default_spec
-from .statuses import SYMBOL, load_results, verdict
+from .statuses import cell_summary, load_results, verdict, word
 
 # statuses that are a measurement of the release; a transition from or to anything else (a case the
 # release did not run) is not a change of behaviour
@@ -157,12 +157,8 @@ def _behaviour(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def verdict_text(cell: dict[str, Any]) -> str:
-    """What a history cell shows, in the matrix's words: ``FAIL 3/8``."""
-    v, counts = cell["verdict"], cell.get("counts", {})
-    if v in ("no_data", "not_applicable", "skip"):
-        return {"no_data": "no data", "not_applicable": "n/a", "skip": "skip"}[v]
-    judged = sum(n for s, n in counts.items() if s not in ("not_applicable", "no_data"))
-    return f"{SYMBOL[v]} {counts.get(v, 0)}/{judged}"
+    """What a history cell shows, in the matrix's words: ``3 deviate · 5 pass``."""
+    return cell_summary(cell.get("counts", {}))
 
 
 def _schemes(b: dict[str, Any] | None) -> str:
@@ -207,7 +203,7 @@ def release_changes(series: dict[str, Any]) -> list[dict[str, Any]]:
             else:
                 turns: dict[str, list[str]] = {}
                 for clause_id, b, a in items:
-                    turns.setdefault(f"{SYMBOL.get(b, b)} -> {SYMBOL.get(a, a)}", []).append(clause_id)
+                    turns.setdefault(f"{word(b)} -> {word(a)}", []).append(clause_id)
                 entry["changed"].append(
                     {
                         "case": case_id,
@@ -244,7 +240,7 @@ def render_history_markdown(history: dict[str, Any]) -> str:
         "",
         f"Generated {history['generated']} from `results/history/` (`tox -m history`). Each run is one release of the",
         "framework with the adapter's suite of today, judged without the deviations files (they describe the",
-        "newest release): statuses are raw. A cell is the worst status over the cases the clause applies to;",
+        "newest release): statuses are raw. A cell counts the cases the clause applies to by status;",
         "**bold** marks a release where at least one case changed status from the release before.",
     ]
     for series in history["series"]:

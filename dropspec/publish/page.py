@@ -15,27 +15,15 @@ from typing import Any
 from .history import verdict_text
 from .pictures import cell_kind
 from .repro import run_command
+from .statuses import WORDS, cell_summary
 from .templating import render
 
-STATUS_WORDS = {
-    "pass": "pass",
-    "fail": "FAIL",
-    "error": "ERROR",
-    "xfail": "xfail",
-    "not_applicable": "n/a",
-    "skip": "skip",
-    "no_data": "no data",
-}
+STATUS_WORDS = WORDS
 
 
 def cell_text(cell: dict[str, Any]) -> str:
-    """What a matrix cell shows: the verdict and, for a verdict, how many cases have it."""
-    v = cell.get("verdict", "no_data")
-    if v in ("no_data", "not_applicable", "skip"):
-        return STATUS_WORDS[v]
-    counts = cell.get("counts", {})
-    judged = sum(n for s, n in counts.items() if s != "not_applicable")
-    return f"{STATUS_WORDS.get(v, v)} {counts.get(v, 0)}/{judged}"
+    """What a matrix cell shows: how many cases have each status (statuses.cell_summary)."""
+    return cell_summary(cell.get("counts", {}))
 
 
 def case_extras(
