@@ -29,7 +29,16 @@ from ..adapter import Adapter
 from ..case import CallInputs, Case, Claim
 from ..reference import Params, Trace
 
-__all__ = ["Adapter", "CallInputs", "Case", "Claim", "ModelAdapter", "compose_repro", "python_literal"]
+__all__ = [
+    "Adapter",
+    "CallInputs",
+    "Case",
+    "Claim",
+    "ModelAdapter",
+    "UnrepresentableParams",
+    "compose_repro",
+    "python_literal",
+]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 WIDTH = 100  # a literal longer than this is written one item per line
@@ -70,6 +79,12 @@ def compose_repro(source: str, title: str, config: dict[str, Any]) -> str:
     head, tail = "".join(lines[:cut]).rstrip("\n"), "".join(lines[cut:]).strip("\n")
     block = f"# {title}\nCONFIG = {python_literal(config)}"
     return "\n\n".join(part for part in (head, block) if part) + "\n\n\n" + tail + "\n"
+
+
+class UnrepresentableParams(ValueError):
+    """The framework's layer has no parameter for a canonical one that is not zero (e.g. nnx.GRUCell has no
+    b_hn). A model module's ``load`` raises ValueError for such parameters (it imports nothing from dropspec);
+    ``ModelAdapter.run`` re-raises it as this."""
 
 
 class ModelAdapter(Adapter):
@@ -125,7 +140,9 @@ class ModelAdapter(Adapter):
             filename = f"<repro {self.name} {case.id}>"
             linecache.cache[filename] = (len(text), None, text.splitlines(keepends=True), filename)  # tracebacks
             namespace: dict[str, Any] = {"__name__": f"dropspec_repro_{self.name}"}
-            exec(compile(text, filename, "exec"), namespace)
+            # dont_inherit: compiled as the standalone script is, without this module's __future__ annotations
+            # (which would turn a Flax module's dataclass fields into strings that linen cannot resolve)
+            exec(compile(text, filename, "exec", dont_inherit=True), namespace)
             self._namespaces[case.id] = namespace
         return self._namespaces[case.id]
 
@@ -136,10 +153,14 @@ class ModelAdapter(Adapter):
         fns = self.functions(case)
         model = fns["build"](fns["CONFIG"], seed)
         stack = params if isinstance(params, list) else None
-        if stack is None:
-            fns["load"](model, params.w_ih, params.w_hh, params.b_ih, params.b_hh)
-        else:  # a stack: one array per part, in PyTorch's order l0, l0_reverse, l1, ...
-            fns["load"](model, *([getattr(p, name) for p in stack] for name in ("w_ih", "w_hh", "b_ih", "b_hh")))
+        try:
+            if stack is None:
+                fns["load"](model, params.w_ih, params.w_hh, params.b_ih, params.b_hh)
+            else:  # a stack: one array per part, in PyTorch's order l0, l0_reverse, l1, ...
+                parts = ([getattr(p, name) for p in stack] for name in ("w_ih", "w_hh", "b_ih", "b_hh"))
+                fns["load"](model, *parts)
+        except ValueError as exc:  # the model refuses parameters its layer cannot hold
+            raise UnrepresentableParams(f"{self.name} {case.id}: {exc}") from exc
         traces = []
         for c in calls:
             y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training)
