@@ -22,9 +22,9 @@ BUILTIN: dict[str, str] = {
     "flax_linen": "dropspec.adapters.flax_jax:FlaxLinenAdapter",
     "flax_nnx": "dropspec.adapters.flax_jax:FlaxNNXAdapter",
     "jax_rnn": "dropspec.adapters.flax_jax:JaxRNNAdapter",
-    "torch": "dropspec.adapters.torch:TorchAdapter",
-    "torchnlp": "dropspec.adapters.torch:TorchNLPAdapter",
-    "fastai": "dropspec.adapters.torch:FastaiAdapter",
+    "torch": "dropspec.adapters.pytorch:TorchAdapter",
+    "torchnlp": "dropspec.adapters.pytorch:TorchNLPAdapter",
+    "fastai": "dropspec.adapters.pytorch:FastaiAdapter",
 }
 
 

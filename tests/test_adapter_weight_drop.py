@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dropspec.adapters.torch import FastaiAdapter, TorchNLPAdapter
+from dropspec.adapters.pytorch import FastaiAdapter, TorchNLPAdapter
 from dropspec.engine import Suite
 
 

@@ -74,6 +74,18 @@ VERDICTS = {
 }
 
 
+# the rules every scheme shares (spec/schemes/common.yaml), in a few words: the behaviour's name already says how a
+# case breaks its documented scheme's own rules, but not these; a crash is the verdict itself
+COMMON_BROKEN = {
+    "common.mapping.inference_matches_reference": "inference differs from the cell without dropout",
+    "common.seed.reproducible": "a seed does not reproduce its masks",
+    "common.calls.fresh_masks": "masks reused by the next call",
+    "common.replay.explained": "masks do not explain the outputs",
+    "common.flags.performance_only": "a performance flag changes the masks",
+    "common.sites.independent": "a site's masks change with another site's rate",
+}
+
+
 @dataclass(frozen=True)
 class CardRow:
     """One configuration as a user writes it, and what it does."""
@@ -93,6 +105,11 @@ class CardRow:
     @property
     def verdict_words(self) -> str:
         return VERDICTS[self.verdict]
+
+    @property
+    def why(self) -> tuple[str, ...]:
+        """The shared rules the row breaks, in words (the name says how it breaks its own scheme's rules)."""
+        return tuple(COMMON_BROKEN[c] for c in self.broken if c in COMMON_BROKEN)
 
 
 @dataclass(frozen=True)
@@ -156,7 +173,8 @@ def _case_verdict(results: list[tuple[str, str, str]], crashed: bool) -> tuple[s
     """(verdict key, clauses broken, skip reason) of one case."""
     statuses = {s for _, s, _ in results}
     if crashed or "error" in statuses:
-        return "crash", tuple(sorted({c for c, s, _ in results if s == "error"})), ""
+        # a crash errors every clause it reaches; the one it breaks is that the configuration must run
+        return "crash", ("common.runs.documented_configuration",), ""
     broken = tuple(sorted({c for c, s, _ in results if s in ("fail", "xfail")}))
     if "fail" in statuses:
         return "fail", broken, ""
@@ -209,15 +227,20 @@ def _cases(matrix: dict[str, Any], adapter: str, statuses: dict[tuple[str, str],
     return out
 
 
+def _why(case: _Case) -> tuple[str, ...]:
+    return tuple(c for c in case.broken if c in COMMON_BROKEN)
+
+
 def _alike(a: _Case, b: _Case) -> bool:
     """Whether two cases would show the same row: the same claim, verdict, name and per-site measurement. A
     one-gate cell (SimpleRNN) has no gate axis, so it is alike with any gate sharing."""
-    if (a.documented, a.verdict, a.behaves_as, a.carried, bool(a.errors)) != (
+    if (a.documented, a.verdict, a.behaves_as, a.carried, bool(a.errors), _why(a)) != (
         b.documented,
         b.verdict,
         b.behaves_as,
         b.carried,
         bool(b.errors),
+        _why(b),
     ):
         return False
     if len(a.sites) != len(b.sites):
@@ -233,12 +256,13 @@ def _alike(a: _Case, b: _Case) -> bool:
 def _backends_agree(a: _Case, b: _Case) -> bool:
     """Keras 3 backends share a row where resample, gates, batch, scale per site, carried state, crash or not
     (and so the verdict and the name) agree; the exception's type may differ by backend."""
-    return (a.sites, a.carried, bool(a.errors), a.verdict, a.behaves_as) == (
+    return (a.sites, a.carried, bool(a.errors), a.verdict, a.behaves_as, _why(a)) == (
         b.sites,
         b.carried,
         bool(b.errors),
         b.verdict,
         b.behaves_as,
+        _why(b),
     )
 
 
@@ -326,6 +350,8 @@ def _added(base: str, other: str) -> str:
             while j2 < len(other) and _TOKEN_CHARS.match(other[j2]):
                 j2 += 1
         piece = other[j1:j2].strip(" ,;:")
+        if piece and not re.search(r"\w=|^\.\w", piece):  # not an argument or a method: a different call
+            return other
         if piece and piece not in pieces:
             pieces.append(piece)
     text = ", ".join(pieces)
@@ -396,7 +422,7 @@ def _rows(family_cases: dict[str, list[_Case]]) -> tuple[list[CardRow], list[str
             if set(adapters) != runs_case[head.case]:
                 where = "on " + ", ".join(BACKENDS.get(a, a) for a in adapters)
             errors = tuple(c.errors[0] for c in row[0].cases if c.errors)
-            shown = (head.documented, head.doc_url, _measured(head, errors), head.behaves_as, head.verdict)
+            shown = (head.documented, head.doc_url, _measured(head, errors), head.behaves_as, head.verdict, _why(head))
             drafts.append(_Draft(row, where, shown))
     # 2. configurations whose rows would read alike (claim, measurement, name and verdict) share one:
     # the configuration standing for the most cases is shown, the others named by what they change
@@ -423,7 +449,7 @@ def _rows(family_cases: dict[str, list[_Case]]) -> tuple[list[CardRow], list[str
         members = [d for d, _ in keyed]
         first = members[0]
         head = first.head
-        documented, doc_url, measured, behaves_as, verdict = first.shown
+        documented, doc_url, measured, behaves_as, verdict, _ = first.shown
         row = CardRow(
             configuration=head.label,
             kinds=_kinds_words([_kind_name(u.head) for u in first.units[1:]]),
@@ -492,14 +518,15 @@ def _oracle_sentence(matrix: dict[str, Any]) -> str:
 
 
 _INTRO = (
-    "Which dropout a configuration really applies. Per row: the configuration as you write it, the scheme its "
-    "documentation claims, what the suite measured at each site it drops (a mask drawn per step or per sequence, "
-    "per gate or shared by the gates, per sample or shared by the batch, the scale of a kept unit: x1.33 is "
-    "inverted dropout at rate 0.25), the name of that behaviour in the spec's words, and the verdict: "
-    "'deviates' breaks a rule of the documented scheme, '(known)' is listed with a reason and a link in "
-    "dropspec/adapters/deviations/."
+    "One row per configuration as you write it (rate 0.25). 'Behaves as' names what the suite measured in the "
+    "spec's words; 'deviates' means it breaks a rule of the scheme its documentation claims ('known': listed with "
+    "a reason and a link in dropspec/adapters/deviations/). Measured, per site it drops: a mask drawn per step or "
+    "per sequence, per gate or shared by the gates, per sample or shared by the batch, and the scale of a kept unit "
+    "(x1.33: inverted dropout)."
 )
-_HEADER = ("configuration", "documentation says", "measured, per site", "behaves as", "verdict")
+# the verdict next to the configuration and the long per-site words last: a README table wider than the page
+# scrolls sideways, and what is cut off should be the detail, not the answer
+_HEADER = ("configuration", "verdict", "documented as", "behaves as", "measured, per site")
 
 
 def _md_cell(text: str) -> str:
@@ -536,7 +563,9 @@ def render_card_markdown(matrix: dict[str, Any]) -> str:
             documented = f"[{row.documented}]({row.doc_url})" if row.doc_url else row.documented
             measured = "<br>".join(_md_cell(m) for m in row.measured)
             verdict = f"**{row.verdict_words}**" if row.verdict in ("fail", "xfail", "crash") else row.verdict_words
-            lines.append(f"| {config} | {documented} | {measured} | {_md_cell(row.behaves_as)} | {verdict} |")
+            if row.why:
+                verdict += ": " + "; ".join(row.why)
+            lines.append(f"| {config} | {verdict} | {documented} | {_md_cell(row.behaves_as)} | {measured} |")
     lines.append("")
     for text in _notes(matrix, groups, _md_code):
         lines += [text, ""]
@@ -578,10 +607,12 @@ def render_card_html(matrix: dict[str, Any]) -> str:
             documented = f'<a href="{e(row.doc_url)}">{e(row.documented)}</a>' if row.doc_url else e(row.documented)
             measured = "".join(f'<div class="site">{e(m)}</div>' for m in row.measured)
             title = f' title="{e(", ".join(row.broken))}"' if row.broken else ""
+            why = f'<div class="why">{e("; ".join(row.why))}</div>' if row.why else ""
             out.append(
                 f'<tr class="verdict-{row.verdict}" data-cases="{e(ids)}"><td class="config">{config}</td>'
-                f"<td>{documented}</td><td>{measured}</td><td>{e(row.behaves_as)}</td>"
-                f'<td class="verdict"{title}>{e(row.verdict_words)}</td></tr>'
+                f'<td class="verdict"{title}>{e(row.verdict_words)}{why}</td>'
+                f"<td>{documented}</td><td>{e(row.behaves_as)}</td>"
+                f'<td class="measured">{measured}</td></tr>'
             )
         out.append("</tbody>")
     out.append("</table>")
