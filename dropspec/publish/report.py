@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Spec, default_spec
+from .card import update_readme_card
 from .findings import findings, summary, update_readme
 from .statuses import cell_summary, load_results, verdict
 
@@ -53,7 +54,9 @@ def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
                 "label": record.get("label"),
                 "config": record.get("config"),
                 "documented_as": record.get("claim", {}).get("scheme"),
+                "doc": record.get("claim", {}).get("doc"),  # the answer card links the documentation it quotes
                 "behaves_as": (record.get("observation") or {}).get("behaves_as", []),
+                "behaviour": (record.get("observation") or {}).get("behaviour"),
                 "fingerprint": (record.get("observation") or {}).get("fingerprint"),
                 "error": (record.get("observation") or {}).get("error"),
             }
@@ -163,6 +166,7 @@ def write_reports(
     )
     if readme is not None:
         update_readme(readme, summary(runs))
+        update_readme_card(readme, matrix)
     if site:  # index.html, masks/ADAPTER/CASE.png and spec/ next to the matrix
         from . import write_site
 
