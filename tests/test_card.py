@@ -327,3 +327,16 @@ def test_the_committed_readme_card_is_current() -> None:
     block = readme[readme.index(CARD_START) + len(CARD_START) : readme.index(CARD_END)].strip()
     assert block == render_card_markdown(matrix).strip()
     assert readme.index(CARD_END) < readme.index("## Two commands")
+
+
+def test_only_the_oracle_gives_a_sentence_not_an_empty_table() -> None:
+    matrix = fake_matrix()
+    matrix["cases"] = {"reference": matrix["cases"]["reference"]}
+    assert answer_card(matrix) == []
+    text = render_card_markdown(matrix)
+    assert "|" not in text and "No adapter besides the reference has results yet" in text
+
+
+def test_the_doc_quote_is_on_the_page() -> None:
+    page = render_card_html(fake_matrix())
+    assert '<span class="doc" title="the docs of lstm https://example.org/lstm.html.">' in page

@@ -96,6 +96,7 @@ class CardRow:
     where: str | None  # for a Keras 3 row that holds only some backends: "on jax, torch"; None where all agree
     documented: str  # the scheme the documentation claims
     doc_url: str | None  # the first link in the claim's documentation, where it has one
+    doc: str  # the claim's documentation as the adapter quotes it ("" where the matrix has none)
     measured: tuple[str, ...]  # one entry per site, or per group of sites measured alike; or the crash
     behaves_as: str  # the behaviour's name (dropspec.naming); "-" for a crash
     verdict: str  # key of VERDICTS
@@ -131,6 +132,7 @@ class _Case:
     label: str
     documented: str
     doc_url: str | None
+    doc: str
     verdict: str
     broken: tuple[str, ...]
     sites: tuple[tuple[str, str, str | None, str | None, str | None, float], ...]  # site, resample, gates, batch, ...
@@ -214,6 +216,7 @@ def _cases(matrix: dict[str, Any], adapter: str, statuses: dict[tuple[str, str],
                 label=_HARNESS_ARGS.sub("", record.get("label") or record["case"]),
                 documented=record.get("documented_as") or "?",
                 doc_url=_doc_url(record.get("doc")),
+                doc=record.get("doc") or "",
                 verdict=verdict,
                 broken=broken,
                 sites=() if error else sites,
@@ -457,6 +460,7 @@ def _rows(family_cases: dict[str, list[_Case]]) -> tuple[list[CardRow], list[str
             where=first.where,
             documented=documented,
             doc_url=doc_url,
+            doc=head.doc,
             measured=measured,
             behaves_as=behaves_as,
             verdict=verdict,
@@ -549,6 +553,11 @@ def _notes(matrix: dict[str, Any], groups: list[CardGroup], code: Any) -> list[s
 def render_card_markdown(matrix: dict[str, Any]) -> str:
     """The card as one Markdown table, a bold row per family, for the README."""
     groups = answer_card(matrix)
+    if not groups:
+        lines = [
+            "No adapter besides the reference has results yet: `dropspec run --adapter NAME`, then `dropspec report`."
+        ]
+        return "\n".join([*lines, "", *_notes(matrix, groups, _md_code)]).rstrip() + "\n"
     lines = [_INTRO, "", "| " + " | ".join(_HEADER) + " |", "|---" * len(_HEADER) + "|"]
     for group in groups:
         lines.append(f"| **{group.family}** ({group.versions}) |" + " |" * (len(_HEADER) - 1))
@@ -605,6 +614,8 @@ def render_card_html(matrix: dict[str, Any]) -> str:
                 config += '<div class="variants">and ' + " · ".join(f"<code>{e(v)}</code>" for v in row.variants)
                 config += "</div>"
             documented = f'<a href="{e(row.doc_url)}">{e(row.documented)}</a>' if row.doc_url else e(row.documented)
+            if row.doc:  # the quote the claim rests on, on hover
+                documented = f'<span class="doc" title="{e(row.doc)}">{documented}</span>'
             measured = "".join(f'<div class="site">{e(m)}</div>' for m in row.measured)
             title = f' title="{e(", ".join(row.broken))}"' if row.broken else ""
             why = f'<div class="why">{e("; ".join(row.why))}</div>' if row.why else ""
