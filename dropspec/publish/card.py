@@ -601,7 +601,7 @@ def render_card_html(matrix: dict[str, Any]) -> str:
         out.append('<tbody class="family">')
         out.append(
             f'<tr class="family-head"><th colspan="{len(_HEADER)}">{e(group.family)} '
-            f'<span class="versions">{e(group.versions)}</span></th></tr>'
+            f'<span class="versions">({e(group.versions)})</span></th></tr>'
         )
         for row in group.rows:
             ids = " ".join(f"{a}:{c}" for a, c in row.cases)
