@@ -25,6 +25,7 @@ from .deviations import Deviations
 from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fingerprint, flat_masks
 from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
+from .messages import case_tag, verdict_message
 from .naming import Behaviour, name_behaviour
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_calls, run_cell
@@ -485,18 +486,16 @@ class Suite:
             result = Result(clause.id, case.id, "skip", f"cannot run here: {unavailable}")
         else:
             obs = self.observation(case)
-            tag = f"[{clause.id}; {self.adapter.name} {case.title}, seed={case.seed}]"
+            tag = case_tag(clause.id, f"{self.adapter.name} {case.title}", case.seed)
             if obs.error:
-                message = f"{obs.error['type']}: {obs.error['message']} {tag}"
+                message = verdict_message(f"{obs.error['type']}: {obs.error['message']}", tag)
                 result = Result(clause.id, case.id, "error", message, obs.error)
             else:
                 status, observed, expected = Judge(self, scheme, clause, obs)()
-                if status == "fail":
-                    message = f"{observed}, but should be {expected} {tag}"
-                elif status == "not_applicable":
+                if status == "not_applicable":
                     message = observed
                 else:
-                    message = f"{observed} {tag}"
+                    message = verdict_message(observed, tag, expected if status == "fail" else None)
                 result = Result(clause.id, case.id, status, message)
         result = self.deviations.apply(result)
         if self.on_result:

@@ -1,10 +1,9 @@
 """Repros: the dropspec command that reruns one (clause, case), and the framework-only script.
 
-The script is composed (``dropspec.repro_script``) from the snippet the adapter returned at run time,
-stored in the results file, so reports built without the framework still show it.
-
-The snippet comes from the adapter's ``repro(case)`` when the suite runs, and is stored in the results
-file; this module never loads an adapter. The dropspec command is always available.
+The script is composed (``dropspec.repro``) from the case's repro, the model module with its CONFIG that
+the adapter's ``repro(case)`` returned when the suite ran and that the results file stores, so reports
+built without the framework still show it. This module never loads an adapter. The dropspec command is
+always available.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from ..repro import first_bad_clause, script_from_results
 from ..results import NO_REPRO
 
 
@@ -40,9 +40,7 @@ def with_snippets(run: dict[str, Any]) -> dict[str, Any]:
 def case_script(run: dict[str, Any], case_id: str, clause_id: str | None = None) -> tuple[str | None, str]:
     """(script, why not): the self-contained framework-only script for one case of a run, checking
     ``clause_id`` (default: the first clause the case breaks; a crash: the 'runs' clause). A case that
-    breaks nothing, or whose clause has no short script, gets its bare snippet."""
-    from ..repro_script import first_bad_clause, script_from_results
-
+    breaks nothing, or whose clause has no short script, gets its bare repro (the model module)."""
     run = with_snippets(run)
     record = run.get("cases", {}).get(case_id) or {}
     clause_id = clause_id or first_bad_clause(run, case_id)
