@@ -1,11 +1,15 @@
-"""The JAX adapters map the canonical parameters exactly and seed reproducibly (skipped without flax)."""
+"""The JAX adapters map the canonical parameters exactly and seed reproducibly (skipped without flax); their
+model modules are framework-only and their catalogues keep the eager twins equal to their jitted cases."""
 
 from __future__ import annotations
+
+import ast
+import importlib.util
 
 import numpy as np
 import pytest
 
-from dropspec.adapters.base import CallInputs
+from dropspec.adapters.base import MODELS_DIR, CallInputs
 from dropspec.adapters.flax_jax import (
     FlaxLinenAdapter,
     FlaxNNXAdapter,
@@ -14,7 +18,35 @@ from dropspec.adapters.flax_jax import (
 )
 from dropspec.reference import Params, forward
 
-pytest.importorskip("flax", reason="flax is not installed: `pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`")
+needs_flax = pytest.mark.skipif(
+    importlib.util.find_spec("flax") is None,
+    reason="flax is not installed: `pip install jax==0.10.2 jaxlib==0.10.2 flax==0.12.8`, or run `tox -e jax`",
+)
+ADAPTERS = (FlaxLinenAdapter, FlaxNNXAdapter, JaxRNNAdapter)
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
+def test_the_model_module_imports_only_its_framework(adapter) -> None:
+    tree = ast.parse((MODELS_DIR / adapter.model_module).read_text())
+    imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported, "the check must see the module's imports"
+    allowed = ("jax", "flax", "numpy", "functools", "json")
+    stray = sorted(m for m in imported if m.split(".")[0] not in allowed)
+    assert not stray, f"{adapter.model_module} imports {stray}: a model module holds framework code only"
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
+def test_the_catalogue_ids_are_unique_and_eager_twins_differ_only_in_jit(adapter) -> None:
+    cases = {c.id: c for c in adapter().cases()}
+    assert len(cases) == len(adapter().cases()), "case ids must be unique: the baseline compares by id"
+    twins = [c for c in cases.values() if c.id.endswith("-nojit")]
+    assert bool(twins) == (adapter is not JaxRNNAdapter)
+    for twin in twins:
+        jitted = cases[twin.id.removesuffix("-nojit")]
+        assert twin.config == dict(jitted.config, jit=False) and jitted.config["jit"] is True
+        assert (twin.claim, twin.cell, twin.flag_group) == (jitted.claim, jitted.cell, jitted.flag_group)
+        assert twin.flag_group, f"{twin.id}: jit is performance-only, so the twin must share a flag group"
 
 
 def _calls(case, rng, n=2):
@@ -33,6 +65,7 @@ def _case(adapter, case_id):
     return next(c for c in adapter.cases() if c.id == case_id)
 
 
+@needs_flax
 @pytest.mark.parametrize(
     ("adapter", "case_id"),
     [
@@ -58,6 +91,7 @@ def test_inference_equals_reference(adapter, case_id):
             np.testing.assert_allclose(got.c, want.c, rtol=2e-3, atol=2e-4)
 
 
+@needs_flax
 @pytest.mark.parametrize(
     ("adapter", "case_id"),
     [(FlaxLinenAdapter, "lstm-cell_input-split_dropout_true"), (FlaxNNXAdapter, "lstm-input")],
@@ -77,6 +111,7 @@ def test_same_seed_same_masks_new_call_new_masks(adapter, case_id):
     assert not np.array_equal(first[0].y, other[0].y), "another seed must draw other masks"
 
 
+@needs_flax
 def test_nnx_gru_refuses_a_b_hn_it_cannot_hold():
     a = FlaxNNXAdapter()
     case = _case(a, "gru-input")
@@ -93,6 +128,7 @@ def test_nnx_gru_refuses_a_b_hn_it_cannot_hold():
     np.testing.assert_allclose(got.y, want.y, rtol=2e-3, atol=2e-4)
 
 
+@needs_flax
 @pytest.mark.parametrize(
     ("case_id", "training"),
     [("lstm-cell_recurrent-split_flip", False), ("gru-cell_input-split_default-rngs_dropout", True)],
@@ -108,3 +144,17 @@ def test_linen_rng_crashes_raise_from_run(case_id, training):
     params = Params.random(case.cell, rng)
     with pytest.raises(InvalidRngError):
         a.run(case, params, _calls(case, rng, n=1), seed=0, training=training)
+
+
+@needs_flax
+def test_cudnn_lstm_is_skipped_without_a_gpu_and_says_why():
+    import jax
+
+    a = JaxRNNAdapter()
+    cudnn, ref = _case(a, "lstm_cudnn-dropout_0.25"), _case(a, "lstm_ref-dropout_0.25")
+    assert a.case_unavailable(ref) is None
+    reason = a.case_unavailable(cudnn)
+    if jax.default_backend() in ("gpu", "cuda", "rocm"):
+        assert reason is None
+    else:
+        assert reason and "needs a GPU" in reason and jax.default_backend() in reason

@@ -61,7 +61,8 @@ class Model(nn.Module):
 
 @functools.cache
 def network(config_json):
-    """The network of a configuration (as JSON) and its apply, built and jitted once, as in a training loop."""
+    """The network of a configuration and its apply, built and jitted once, as in a training loop (keyed by the
+    configuration's JSON: a dict cannot be a cache key)."""
     net = Model(json.loads(config_json))
     return net, jax.jit(net.apply, static_argnums=(4,)) if net.config["jit"] else net.apply
 
