@@ -42,7 +42,8 @@ CHECK = "runs"  # the check kind of the clause
 
 
 def main():
-    status, observed, expected = globals()[f"check_{CHECK}"]()
+    with np.errstate(all="ignore"):  # the probes divide by dropped (zero) units and take logs of 0 on purpose
+        status, observed, expected = globals()[f"check_{CHECK}"]()
     print(verdict_message(observed, TAG, expected if status == 1 else None))
     return status
 

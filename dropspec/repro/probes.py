@@ -1,7 +1,8 @@
 """The probes a repro script reads masks with: NumPy only, in the spirit of ``dropspec.recovery``.
 
 Probe parameters are decoupled units with saturated gates (+-40), so whether a unit was dropped at a
-step is an exact test on the outputs. The composer (``dropspec.repro.compose``) copies the functions a
+step is an exact test on the outputs. They divide by dropped (zero) units on purpose: ``checks.main`` runs
+a check with NumPy's floating-point warnings off. The composer (``dropspec.repro.compose``) copies the functions a
 check needs into the script, below the case's constants and its model module (``build``, ``load``,
 ``call``); the placeholders in the first block stand for those here, so that this module imports and lints.
 """
@@ -38,14 +39,8 @@ SAME_READER = {"candidate": "output", "cell": "output", "state_in": "memory"}  #
 DESCRIBED = ("input", "recurrent", "output", "carry_h", "state_in")  # the sites a group check compares
 
 
-def atanh(v):
-    with np.errstate(all="ignore"):
-        return np.arctanh(v)
-
-
 def logit(v):
-    with np.errstate(all="ignore"):
-        return np.log(v) - np.log1p(-v)
+    return np.log(v) - np.log1p(-v)
 
 
 def probe(biases, w_in=None, w_rec=None):
@@ -101,24 +96,22 @@ def seen(outs, config, rates):
     if rates.get("output", 0) <= 0:
         return outs
     m = mask("output", MAIN, config, rates)
-    with np.errstate(all="ignore"):
-        return [(np.where(dropped(mo), np.nan, y / mo), h, c) for (y, h, c), mo in zip(outs, m)]
+    return [(np.where(dropped(mo), np.nan, y / mo), h, c) for (y, h, c), mo in zip(outs, m)]
 
 
 def readout(gate, center):
     """Biases under which only `gate` matters (its pre-activation `center` + what is probed), and the inverse
     of the output y_t back to that pre-activation (given the state the step received)."""
     if KIND == "rnn":
-        return {"h": center}, lambda y, prev: atanh(y)
+        return {"h": center}, lambda y, prev: np.arctanh(y)
     if KIND == "lstm":  # f = 0: no memory; h = tanh(c) with o = 1
         biases = {"i": SAT, "f": -SAT, "g": SAT, "o": SAT, gate: center}
         if gate == "g":
-            return biases, lambda y, prev: atanh(atanh(y))  # c = g
-        return biases, lambda y, prev: logit(atanh(y))  # gate i: c = i
+            return biases, lambda y, prev: np.arctanh(np.arctanh(y))  # c = g
+        return biases, lambda y, prev: logit(np.arctanh(y))  # gate i: c = i
     if gate == "n":  # z = 0: h = n; r = 1
-        return {"r": SAT, "z": -SAT, "n": center}, lambda y, prev: atanh(y)
-    with np.errstate(all="ignore"):  # gate z, n = 0: h_t = z_t * h_(t-1)
-        return {"r": SAT, "z": center, "n": 0.0}, lambda y, prev: logit(y / prev)
+        return {"r": SAT, "z": -SAT, "n": center}, lambda y, prev: np.arctanh(y)
+    return {"r": SAT, "z": center, "n": 0.0}, lambda y, prev: logit(y / prev)  # gate z, n = 0: h_t = z_t * h_(t-1)
 
 
 def input_mask(site, gate, config, rates, fed=None):
@@ -131,8 +124,7 @@ def input_mask(site, gate, config, rates, fed=None):
     for n, (y, _h, _c) in enumerate(seen(run(params, config=config), config, rates)):
         prev = previous(GAMMA, y)  # the state each step received: the previous output, h0 first
         prev = prev if fed is None else prev * fed[n]
-        with np.errstate(all="ignore"):
-            out.append((inverse(y, prev) - center) / (W * (1.0 if site == "input" else prev)))
+        out.append((inverse(y, prev) - center) / (W * (1.0 if site == "input" else prev)))
     return np.array(out)
 
 
@@ -145,7 +137,7 @@ def output_mask(site, gate, config, rates):
     saturated, so the undropped h is a known constant."""
     ys = np.array([y for y, h, c in run(probe(readout(MAIN, BETA)[0]), config=config)])
     if KIND == "lstm" and site != "output":  # c = m tanh(BETA) with i = 1, f = 0; h = tanh(c)
-        return atanh(ys) / np.tanh(BETA)
+        return np.arctanh(ys) / np.tanh(BETA)
     return ys / (np.tanh(np.tanh(BETA)) if KIND == "lstm" else np.tanh(BETA))
 
 
@@ -155,8 +147,7 @@ def carry_h_mask(site, gate, config, rates):
     out = []
     for y, h, _c in seen(run(probe(biases, w_rec=MAIN), config=config), config, rates):
         received = (inverse(y, None) - BETA) / W
-        with np.errstate(all="ignore"):
-            out.append(np.concatenate([received[1:] / y[:-1], (h / y[-1])[None]]))
+        out.append(np.concatenate([received[1:] / y[:-1], (h / y[-1])[None]]))
     return np.array(out)
 
 
@@ -164,10 +155,9 @@ def carry_c_mask(site, gate, config, rates):
     """LSTM: the cell state a step received over the one emitted before it; c_t = 0.5 c'_(t-1) + tanh(BETA)."""
     out = []
     for y, _h, c in seen(run(probe({"i": SAT, "f": 0.0, "g": BETA, "o": SAT}), config=config), config, rates):
-        cs = atanh(y)
-        with np.errstate(all="ignore"):
-            received = (cs - np.tanh(BETA)) / 0.5 / previous(GAMMA, cs)
-            out.append(np.concatenate([received[1:], (c / cs[-1])[None]]))
+        cs = np.arctanh(y)
+        received = (cs - np.tanh(BETA)) / 0.5 / previous(GAMMA, cs)
+        out.append(np.concatenate([received[1:], (c / cs[-1])[None]]))
     return np.array(out)
 
 
@@ -177,11 +167,9 @@ def memory_mask(site="state_in", gate=None, config=CONFIG, rates=RATES):
     if KIND == "gru":  # z near 1 and a small constant candidate: a unit dropped once is seen again later
         z, n = 1 - 1 / (2 * T), np.tanh(BETA)
         outs = seen(run(probe({"r": SAT, "z": ZC, "n": BETA}), config=config), config, rates)
-        with np.errstate(all="ignore"):
-            return np.array([(y - (1 - z) * n) / z / previous(GAMMA, y) for y, h, c in outs])
+        return np.array([(y - (1 - z) * n) / z / previous(GAMMA, y) for y, h, c in outs])
     outs = seen(run(probe({"i": SAT, "f": 0.0, "g": BETA, "o": SAT}), config=config), config, rates)
-    with np.errstate(all="ignore"):
-        return np.array([(atanh(y) - np.tanh(BETA)) / 0.5 / previous(GAMMA, atanh(y)) for y, h, c in outs])
+    return np.array([(np.arctanh(y) - np.tanh(BETA)) / 0.5 / previous(GAMMA, np.arctanh(y)) for y, h, c in outs])
 
 
 def fed_mask(config, rates):
