@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-import zlib
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from dropspec.publish.explain import ExplainError, explain
-from dropspec.publish.pictures import NAN, mask_picture
-from dropspec.publish.png import encode_png
 from dropspec.publish.repro import NO_REPRO
 from dropspec.publish.specdoc import differences
 from dropspec.spec import default_spec
@@ -23,20 +19,6 @@ from .published import ADAPTERS, REFERENCE_CASES, REPRO_MARK, build, cli
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return build(tmp_path_factory.mktemp("publish"))
-
-
-def decode_png(data: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, palette) of a palette PNG written by encode_png."""
-    pos, chunks = 8, {}
-    while pos < len(data):
-        (length,) = np.frombuffer(data[pos : pos + 4], ">u4")
-        kind = data[pos + 4 : pos + 8]
-        chunks[kind] = chunks.get(kind, b"") + data[pos + 8 : pos + 8 + int(length)]
-        pos += 12 + int(length)
-    width, height = (int(v) for v in np.frombuffer(chunks[b"IHDR"][:8], ">u4"))
-    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, width + 1)
-    assert np.all(rows[:, 0] == 0)
-    return rows[:, 1:], np.frombuffer(chunks[b"PLTE"], np.uint8).reshape(-1, 3)
 
 
 def test_spec_render_has_an_anchor_for_every_clause(tmp_path: Path) -> None:
@@ -74,40 +56,25 @@ def test_the_comparison_says_how_schemes_differ() -> None:
     assert "gates" in said and "one per gate" in said
 
 
-def test_png_encoder_round_trips() -> None:
-    indices = np.arange(30, dtype=np.uint8).reshape(5, 6) % 4
-    palette = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]], np.uint8)
-    got, pal = decode_png(encode_png(indices, palette))
-    assert np.array_equal(got, indices) and np.array_equal(pal, palette)
-    with pytest.raises(ValueError):
-        encode_png(indices + 10, palette)
-
-
-def test_mask_picture_shows_nan_in_its_own_colour() -> None:
-    masks = np.ones((2, 3, 8, 4, 8), np.float32) * (4 / 3)
-    masks[0, 0, :, 0, :2] = 0.0
-    masks[0, 1, :, 0, 5] = np.nan
-    png = mask_picture({"recurrent": masks}, "gru_reset_before")
-    assert png is not None
-    indices, palette = decode_png(png)
-    assert (indices == NAN).any() and (indices == 0).any()
-    assert tuple(palette[NAN]) != tuple(palette[0]) and tuple(palette[NAN]) != tuple(palette[NAN - 1])
-    assert mask_picture({}, "lstm") is None
-
-
 def test_report_writes_the_page_pictures_and_spec(published: tuple[Path, Path]) -> None:
     results, reports = published
     for name in ("matrix.json", "matrix.md", "index.html", "spec/index.html", "spec/spec.md", "spec/compare.html"):
         assert (reports / name).is_file(), name
-    pictures = sorted((reports / "masks").rglob("*.png"))
-    assert {p.stem for p in (reports / "masks" / "reference").glob("*.png")} == set(REFERENCE_CASES) - {"lstm-none"}
-    assert pictures and max(p.stat().st_size for p in pictures) < 12_000  # small: they are committed
+    # the pictures (tests/test_pictures.py draws them) and the page's on-demand data (tests/test_page.py reads it)
+    pictures = sorted((reports / "masks").rglob("*.svg"))
+    assert {p.stem for p in (reports / "masks" / "reference").glob("*.svg")} == set(REFERENCE_CASES) - {"lstm-none"}
+    assert pictures and max(p.stat().st_size for p in pictures) < 30_000  # small: they are committed
     html = (reports / "index.html").read_text()
     assert "<script src" not in html and '<link rel="stylesheet"' not in html  # opens from disk, offline
-    data = json.loads(re.search(r'<script type="application/json" id="data">(.*?)</script>', html, re.S).group(1))
-    assert data["extras"]["reference"]["lstm-variational"]["picture"] == "masks/reference/lstm-variational.png"
-    assert data["extras"]["with_repro"]["rnn-variational"]["repro"].startswith(REPRO_MARK)
-    assert data["matrix"]["cells"]["common.seed.reproducible"]["missing_framework"]["verdict"] == "no_data"
+    data = (reports / "data" / "reference.js").read_text()
+    assert '"picture":"masks/reference/lstm-variational.svg"' in data
+    script = (reports / "repros" / "with_repro" / "rnn-variational.py").read_text()
+    assert (
+        script.startswith(REPRO_MARK)
+        and '"repro":"repros/with_repro/rnn-variational.py"' in (reports / "data" / "with_repro.js").read_text()
+    )
+    matrix = json.loads((reports / "matrix.json").read_text())
+    assert matrix["cells"]["common.seed.reproducible"]["missing_framework"]["verdict"] == "no_data"
 
 
 def test_explain_is_a_bug_report(published: tuple[Path, Path]) -> None:

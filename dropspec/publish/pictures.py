@@ -1,34 +1,59 @@
-"""Pictures of recovered masks: time across, units down, one panel per site and gate.
+"""Pictures of recovered masks and plots of the carried state, drawn with matplotlib as small SVG files.
 
-For each case with masks (``DIR/ADAPTER/CASE.npz``, arrays ``SITE`` of shape
-``(calls, gates, T, samples, units)``), one small PNG shows the first samples of call 0 and
-call 1 side by side, so per-step vs per-sequence (vertical stripes vs horizontal bands),
-shared vs per-gate (identical vs different panels in a row), per-sample vs shared (the two
-sample rows) and fresh masks per call are visible at a glance. Unobservable elements (NaN)
-are drawn in orange.
+Mask picture, one per case (``masks/ADAPTER/CASE.svg``): for each site, the first samples of call 0
+and call 1, one panel per gate, time across and units down. Per-step vs per-sequence reads as
+vertical stripes vs horizontal bands, shared vs per-gate as identical vs different panels in a row,
+per-sample vs shared as the two sample rows, fresh masks per call as the two calls differing. Every
+colour a picture uses is in its legend: dropped (0), kept and scaled (the value), kept unscaled (1 where
+the site drops), not dropped (a site or call without a mask), unobservable (NaN: recovery cannot see
+the element, it is never guessed). The masks are drawn as images (a few hundred pixels, embedded in
+the SVG), the axes, ticks and words as vectors.
+
+State plot (``masks/ADAPTER/CASE-state.svg``): the carried state's norm per step, log scale, for
+the carry probe and the random weights, each in training and in inference (``dropspec.growth``).
+
+matplotlib is the ``report`` extra (``pip install dropspec[report]``); without it no picture is
+written and the page says so.
 """
 
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .png import GLYPH_H, draw_text, encode_png, text_width
-
 GATE_NAMES = {"rnn": ["h"], "lstm": ["i", "f", "g", "o"], "gru": ["r", "z", "n"]}
-RAMP = 200  # palette entries 0..199: a ramp from "dropped" (dark) to "the largest kept value" (light)
-NAN, BACKGROUND, TEXT, MUTED = 200, 201, 202, 203
-DROPPED_RGB, KEPT_RGB = np.array([27, 42, 74]), np.array([214, 228, 245])
-NAN_RGB = (245, 130, 32)
+MAX_CALLS, MAX_SAMPLES = 2, 2
+# colours: dark for a dropped element, light for kept; orange is reserved for NaN (unobservable)
+DROPPED, NOT_DROPPED, UNSCALED, UNOBSERVABLE = "#1b2a4a", "#e3e6ea", "#6cc0b0", "#f58220"
+KEPT = ["#8db8ec", "#c9a2de", "#a8d672", "#f2c14e", "#e88fa0", "#7fd3e8"]  # one per distinct kept value
+# matplotlib's defaults made quieter and reproducible: text stays text (small files, selectable),
+# no date in the metadata and fixed ids so that a rerun over the same results rewrites identical files
+STYLE = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "dropspec",
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 9,
+    "axes.edgecolor": "#59636e",
+    "xtick.color": "#3b434b",
+    "ytick.color": "#3b434b",
+}
 
 
-def palette() -> np.ndarray:
-    t = np.linspace(0.0, 1.0, RAMP)[:, None]
-    ramp = np.round(DROPPED_RGB * (1 - t) + KEPT_RGB * t)
-    extra = np.array([NAN_RGB, (255, 255, 255), (40, 40, 48), (120, 124, 135)])
-    return np.concatenate([ramp, extra]).astype(np.uint8)
+def available() -> str | None:
+    """None when pictures can be drawn, else why not (the missing extra and how to install it)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "matplotlib is not installed: `pip install 'dropspec[report]'` (or run `tox -e report`)"
+    return None
 
 
 def cell_kind(cell_name: str | None) -> str:
@@ -49,169 +74,263 @@ def gate_labels(cell_name: str | None, gates: int) -> list[str]:
     return [f"gate {g}" for g in range(gates)]
 
 
-def mask_picture(arrays: dict[str, np.ndarray], cell_name: str | None = None, samples: int = 2) -> bytes | None:
-    """A PNG of the masks in ``arrays`` (SITE -> (calls, gates, T, samples, units)); None when empty."""
-    sites = [(s, np.asarray(a, dtype=float)) for s, a in arrays.items() if np.asarray(a).ndim == 5 and a.size]
+def _svg(fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+    return buffer.getvalue()
+
+
+def _figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def mask_categories(sites: list[tuple[str, np.ndarray]]) -> tuple[list[tuple[str, str]], dict[str, np.ndarray]]:
+    """The legend, as (words, colour) in drawing order, and each site's array of category indices
+    (same shape as the masks). A (site, call) slice without a zero and with only ones is 'not dropped';
+    a 1 where the site drops elsewhere is 'kept, unscaled'; every other kept value gets its own colour."""
+    kept = sorted(
+        {
+            round(float(v), 4)
+            for _, a in sites
+            for v in np.unique(a[np.isfinite(a)])
+            if v != 0 and round(float(v), 4) != 1
+        }
+    )
+    if len(kept) > len(KEPT):  # more kept values than colours: a ramp would hide which is which, say so instead
+        raise ValueError(f"{len(kept)} distinct kept values ({kept[:8]}...): a mask picture shows at most {len(KEPT)}")
+    legend: list[tuple[str, str]] = [("dropped (0)", DROPPED)]
+    legend += [(f"kept, scaled ×{v:.4g}", KEPT[i]) for i, v in enumerate(kept)]
+    legend += [("kept, unscaled (1)", UNSCALED), ("not dropped (1)", NOT_DROPPED), ("unobservable (NaN)", UNOBSERVABLE)]
+    index = {words: i for i, (words, _) in enumerate(legend)}
+    coded: dict[str, np.ndarray] = {}
+    for site, a in sites:
+        codes = np.full(a.shape, index["unobservable (NaN)"], dtype=np.int8)
+        for call in range(a.shape[0]):
+            m, c = a[call], codes[call]
+            finite = np.isfinite(m)
+            undropped = not np.any(m[finite] == 0) and np.all(np.round(m[finite], 4) == 1)
+            c[finite & (m == 0)] = index["dropped (0)"]
+            c[finite & (np.round(m, 4) == 1)] = index["not dropped (1)" if undropped else "kept, unscaled (1)"]
+            for i, v in enumerate(kept):
+                c[finite & (np.round(m, 4) == v)] = index[legend[1 + i][0]]
+        coded[site] = codes
+    used = sorted({int(i) for codes in coded.values() for i in np.unique(codes)})
+    renumber = {old: new for new, old in enumerate(used)}
+    lookup = np.zeros(len(legend), dtype=np.int8)
+    for old, new in renumber.items():
+        lookup[old] = new
+    return [legend[i] for i in used], {site: lookup[codes] for site, codes in coded.items()}
+
+
+# more would shrink an element below about five pixels in the page's side panel; the axis label says what is shown
+MAX_STEPS, MAX_UNITS = 12, 8
+WIDTH = 7.0  # inches: 672 CSS pixels (matplotlib writes points, a browser draws 4/3 px each), the side panel's width
+
+
+def _tidy(svg: bytes) -> bytes:
+    """matplotlib's SVG without what a browser ignores: indentation, ids nothing refers to, and the long
+    font fallback list repeated on every label (a quarter of a picture's bytes)."""
+    text = svg.decode()
+    text = re.sub(r">\s+<", "><", text)
+    text = re.sub(r' id="(?:figure|axes|patch|line2d|text|xtick|ytick|legend|matplotlib\.axis)_\d+"', "", text)
+    text = re.sub(r"font-family: [^;\"]*", "font-family: sans-serif", text)
+    text = re.sub(r' transform="rotate\(-0 [\d.]+ [\d.]+\)"', "", text)  # a rotation by 0 degrees
+    # coordinates to 1/100 pt, in geometry attributes only (a label's words keep every digit)
+    text = re.sub(
+        r' (d|x|y|transform)="([^"]*)"',
+        lambda m: f' {m.group(1)}="' + re.sub(r"(\d+\.\d\d)\d+", r"\1", m.group(2)) + '"',
+        text,
+    )
+    return text.encode()
+
+
+def _frames(boxes: list[tuple[int, int, int, int]]) -> Any:
+    """A thin outline around every block, as one path (one SVG element however many blocks): a light
+    colour such as 'not dropped' would otherwise melt into the background."""
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MplPath
+
+    vertices, codes = [], []
+    for x, y, w, h in boxes:
+        vertices += [(x, y), (x + w, y), (x + w, y + h), (x, y + h), (x, y)]
+        codes += [MplPath.MOVETO, MplPath.LINETO, MplPath.LINETO, MplPath.LINETO, MplPath.CLOSEPOLY]
+    return PathPatch(MplPath(vertices, codes), fill=False, edgecolor="#8c959f", linewidth=0.5)
+
+
+def _axis_ticks(starts: list[int], n: int, labelled: set[int]) -> tuple[list[float], list[str]]:
+    """Ticks at the first and last element of every block (the element's centre); the blocks starting at
+    ``labelled`` say the index, the others repeat it without words (the blocks are the same size)."""
+    ticks, labels = [], []
+    for start in starts:
+        for i in sorted({0, n - 1}):
+            ticks.append(start + i + 0.5)
+            labels.append(str(i) if start in labelled else "")
+    return ticks, labels
+
+
+def mask_picture(
+    arrays: dict[str, np.ndarray], cell_name: str | None = None, samples: int = MAX_SAMPLES
+) -> bytes | None:
+    """An SVG of the masks in ``arrays`` (SITE -> (calls, gates, T, samples, units)); None when empty.
+
+    One row per site; in it, call 0 then call 1, one block per gate (time across, units down), the
+    samples one under the other. At most ``MAX_STEPS`` steps and ``MAX_UNITS`` units are drawn."""
+    sites = [
+        (s, np.asarray(a, dtype=float)) for s, a in arrays.items() if np.asarray(a).ndim == 5 and np.asarray(a).size
+    ]
     if not sites:
         return None
-    calls = min(2, max(a.shape[0] for _, a in sites))
+    import matplotlib
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    full_steps = max(a.shape[2] for _, a in sites)
+    full_units = max(a.shape[4] for _, a in sites)
+    sites = [(s, a[:MAX_CALLS, :, :MAX_STEPS, :samples, :MAX_UNITS]) for s, a in sites]
+    legend, coded = mask_categories(sites)
+    cmap = ListedColormap([colour for _, colour in legend])
+    norm = BoundaryNorm(np.arange(len(legend) + 1) - 0.5, len(legend))
+    calls = max(a.shape[0] for _, a in sites)
+    gates = max(a.shape[1] for _, a in sites)
     steps = max(a.shape[2] for _, a in sites)
+    n_samples = max(a.shape[3] for _, a in sites)
     units = max(a.shape[4] for _, a in sites)
-    n_samples = min(samples, max(a.shape[3] for _, a in sites))
-    max_gates = max(a.shape[1] for _, a in sites)
-    cs = int(np.clip(64 // max(steps, units, 1), 1, 4))  # pixels per mask element
-    pw, ph = steps * cs, units * cs
-    gap, call_gap, row_gap, site_gap, margin = 3, 14, 3, 8, 6
-    labels = [s for s, _ in sites] + [f"sample {n}" for n in range(n_samples)]
-    left = margin + max(text_width(t) for t in labels) + 8
-    gate_cols = [gate_labels(cell_name, a.shape[1]) for _, a in sites]
-    panel_w = max(pw, max(text_width(g) for cols in gate_cols for g in cols))
-    block_w = max_gates * (panel_w + gap) - gap
-    width = left + calls * block_w + (calls - 1) * call_gap + margin
-    header = margin + GLYPH_H + 4
-    block_h = [GLYPH_H + 3 + n_samples * (ph + row_gap) - row_gap for _ in sites]
-    legend_h = GLYPH_H + 10
-    height = header + sum(block_h) + site_gap * (len(sites) - 1) + 8 + legend_h + margin
-
-    finite = np.concatenate([a[np.isfinite(a)].ravel() for _, a in sites])
-    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    legend = ((0, "0 dropped"), (RAMP - 1, f"{top:.3g} kept"), (NAN, "unobservable"))
-    legend_w = sum(28 + text_width(words) for _, words in legend) + text_width("time >, units down")
-    width = max(width, 2 * margin + legend_w)
-    canvas = np.full((height, width), BACKGROUND, dtype=np.uint8)
-
-    for call in range(calls):
-        x0 = left + call * (block_w + call_gap)
-        title = f"call {call}"
-        draw_text(canvas, x0 + (block_w - text_width(title)) // 2, margin, title, TEXT)
-        canvas[margin + GLYPH_H + 1, x0 : x0 + block_w] = MUTED
-
-    y = header
-    for (site, a), cols, bh in zip(sites, gate_cols, block_h):
-        draw_text(canvas, margin, y, site, TEXT)
+    # gaps are whole elements: each site is one image, its gaps transparent (masked), so the SVG stays small
+    gate_gap, call_gap, sample_gap = 1, max(3, steps // 2), 1
+    call_width = gates * steps + (gates - 1) * gate_gap
+    width = calls * call_width + (calls - 1) * call_gap
+    height = n_samples * units + (n_samples - 1) * sample_gap
+    element = min(0.14, (WIDTH - 1.4) / width)  # inches per mask element, 1.4 in for the labels around
+    row_height = element * height + 0.75  # the block, its gate names and its step ticks
+    cmap = cmap.with_extremes(bad=(0, 0, 0, 0))
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(element * width + 1.5, row_height * len(sites) + 0.85)
+        axes = fig.subplots(len(sites), 1, squeeze=False)[:, 0]
+        for ax, (site, a) in zip(axes, sites):
+            labels = gate_labels(cell_name, a.shape[1])
+            canvas = np.ma.masked_all((height, width), dtype=np.int8)
+            x_starts, frames = [], []
+            for call in range(a.shape[0]):
+                for g in range(a.shape[1]):
+                    x0 = call * (call_width + call_gap) + g * (steps + gate_gap)
+                    x_starts.append(x0)
+                    ax.text(x0, -0.6, labels[g], ha="left", va="bottom", fontsize=8, color="#3b434b")
+                    for n in range(a.shape[3]):
+                        y0 = n * (units + sample_gap)
+                        block = coded[site][call, g, :, n, :].T  # (units, T): time across, units down
+                        canvas[y0 : y0 + block.shape[0], x0 : x0 + block.shape[1]] = block
+                        frames.append((x0, y0, block.shape[1], block.shape[0]))
+            ax.imshow(canvas, cmap=cmap, norm=norm, interpolation="none", extent=(0, width, height, 0))
+            ax.add_patch(_frames(frames))
+            y_starts = [n * (units + sample_gap) for n in range(n_samples)]
+            ax.set_xlim(-0.3, width + 0.3)
+            ax.set_ylim(height + 0.3, -0.3)
+            ax.set_aspect("auto")
+            first_gates = {x for x in x_starts if x % (call_width + call_gap) == 0}
+            ax.set_xticks(*_axis_ticks(x_starts, steps, first_gates))
+            ax.set_yticks(*_axis_ticks(y_starts, units, set(y_starts)))
+            ax.tick_params(length=2, pad=1)
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_ylabel(f"{site}\nunit", rotation=0, ha="right", va="center", fontweight="bold", labelpad=8)
+            for n, y0 in enumerate(y_starts):
+                if n_samples > 1:
+                    ax.text(width + 0.8, y0 + units / 2, f"sample {n}", rotation=90, va="center", fontsize=8)
+            shown = f"steps 0-{steps - 1} of {full_steps}" if steps < full_steps else "step"
+            ax.set_xlabel(shown + (f" (units 0-{units - 1} of {full_units})" if units < full_units else ""))
+        top = axes[0]
         for call in range(calls):
-            x_call = left + call * (block_w + call_gap)
-            for g in range(a.shape[1]):
-                x = x_call + g * (panel_w + gap)
-                draw_text(canvas, x, y, cols[g], MUTED)
-                for n in range(n_samples):
-                    py = y + GLYPH_H + 3 + n * (ph + row_gap)
-                    if call >= a.shape[0] or n >= a.shape[3]:
-                        continue
-                    m = a[call, g, :, n, :].T  # (units, T): time across, units down
-                    idx = np.full(m.shape, NAN, dtype=np.uint8)
-                    ok = np.isfinite(m)
-                    idx[ok] = np.clip(np.round(m[ok] / top * (RAMP - 1)), 0, RAMP - 1).astype(np.uint8)
-                    big = np.kron(idx, np.ones((cs, cs), dtype=np.uint8))
-                    canvas[py : py + big.shape[0], x : x + big.shape[1]] = big
-        for n in range(n_samples):
-            py = y + GLYPH_H + 3 + n * (ph + row_gap)
-            draw_text(canvas, margin + 6, py + (ph - GLYPH_H) // 2, f"sample {n}", MUTED)
-        y += bh + site_gap
-
-    # legend: the three colours, and which way time runs
-    y = height - margin - legend_h + 6
-    x = margin
-    for index, words in legend:
-        canvas[y : y + GLYPH_H - 1, x : x + 10] = index
-        draw_text(canvas, x + 14, y, words, TEXT)
-        x += 14 + text_width(words) + 14
-    draw_text(canvas, x, y, "time >, units down", MUTED)
-    return encode_png(canvas, palette())
+            top.text(
+                call * (call_width + call_gap) + call_width / 2,
+                -2.2 - 0.02 * height,
+                f"call {call}",
+                ha="center",
+                va="bottom",
+                fontweight="bold",
+            )
+        handles = [Patch(facecolor=colour, edgecolor="#59636e", linewidth=0.5, label=words) for words, colour in legend]
+        fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), frameon=False)
+        return _tidy(_svg(fig))
 
 
 def write_pictures(runs: list[dict[str, Any]], results_dir: Path, out_dir: Path) -> dict[str, dict[str, str]]:
-    """``out_dir/masks/ADAPTER/CASE.png`` for every case whose results saved masks with a site in them,
-    and ``CASE-state.png`` for every case whose carried state was measured (``dropspec.growth``).
+    """``out_dir/masks/ADAPTER/CASE.svg`` for every case whose results saved masks with a site in them,
+    and ``CASE-state.svg`` for every case whose carried state was measured (``dropspec.growth``).
+    Nothing without matplotlib (``available()`` says why).
 
     Returns ADAPTER -> CASE (``CASE#state`` for the state plot) -> the picture's path relative to ``out_dir``."""
     written: dict[str, dict[str, str]] = {}
+    if available() is not None:
+        return written
     for run in runs:
         name = run["adapter"]
         for case_id, record in run.get("cases", {}).items():
+            growth = (record.get("observation") or {}).get("state_growth")
+            plot = state_picture(growth) if growth else None
+            if plot is not None:
+                target = out_dir / "masks" / name / f"{case_id}-state.svg"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(plot)
+                written.setdefault(name, {})[f"{case_id}#state"] = f"masks/{name}/{case_id}-state.svg"
             relative = record.get("masks_file")
             if not relative or not (results_dir / relative).is_file():
                 continue
-            growth = (record.get("observation") or {}).get("state_growth")
-            picture = state_picture(growth) if growth else None
-            if picture is not None:
-                target = out_dir / "masks" / name / f"{case_id}-state.png"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(picture)
-                written.setdefault(name, {})[f"{case_id}#state"] = f"masks/{name}/{case_id}-state.png"
             with np.load(results_dir / relative) as data:
                 arrays = {site: data[site] for site in data.files}
-            png = mask_picture(arrays, record.get("cell"))
-            if png is None:
+            picture = mask_picture(arrays, record.get("cell"))
+            if picture is None:
                 continue
-            target = out_dir / "masks" / name / f"{case_id}.png"
+            target = out_dir / "masks" / name / f"{case_id}.svg"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(png)
-            written.setdefault(name, {})[case_id] = f"masks/{name}/{case_id}.png"
+            target.write_bytes(picture)
+            written.setdefault(name, {})[case_id] = f"masks/{name}/{case_id}.svg"
+    for run in runs:  # pictures of cases that are gone, and the PNGs of earlier versions
+        keep = set(written.get(run["adapter"], {}).values())
+        folder = out_dir / "masks" / run["adapter"]
+        for old in folder.iterdir() if folder.is_dir() else []:
+            if old.is_file() and f"masks/{run['adapter']}/{old.name}" not in keep:
+                old.unlink()
     return written
 
 
 # -- the carried state's norm over time -------------------------------------------------------------------
-PLOT_PALETTE = np.array(
-    [(255, 255, 255), (40, 40, 48), (200, 204, 212), (27, 42, 74), (120, 124, 135), (214, 96, 20), (245, 190, 140)],
-    dtype=np.uint8,
+SERIES = (  # key, words, colour, line style: the probe in dark blue, the random weights in orange
+    ("probe_training", "carry probe, training", "#1b2a4a", "-"),
+    ("probe_inference", "carry probe, inference", "#1b2a4a", ":"),
+    ("random_training", "random weights, training", "#d66014", "-"),
+    ("random_inference", "random weights, inference", "#d66014", ":"),
 )
-WHITE, INK, GRID, PROBE_TRAIN, PROBE_INFER, RANDOM_TRAIN, RANDOM_INFER = range(7)
-SERIES = (
-    ("probe_training", PROBE_TRAIN, "carry probe, training"),
-    ("probe_inference", PROBE_INFER, "carry probe, inference"),
-    ("random_training", RANDOM_TRAIN, "random weights, training"),
-    ("random_inference", RANDOM_INFER, "random weights, inference"),
-)
-
-
-def _line(canvas: np.ndarray, x0: float, y0: float, x1: float, y1: float, color: int) -> None:
-    n = int(max(abs(x1 - x0), abs(y1 - y0))) + 1
-    xs = np.round(np.linspace(x0, x1, n + 1)).astype(int)
-    ys = np.round(np.linspace(y0, y1, n + 1)).astype(int)
-    ok = (xs >= 0) & (xs < canvas.shape[1]) & (ys >= 0) & (ys < canvas.shape[0])
-    canvas[ys[ok], xs[ok]] = color
-    canvas[np.clip(ys[ok] + 1, 0, canvas.shape[0] - 1), xs[ok]] = color  # two pixels thick
 
 
 def state_picture(growth: dict[str, Any]) -> bytes | None:
-    """A PNG of the state norm per step (log scale): the carry probe and the random weights, each in
+    """An SVG of the state norm per step (log scale): the carry probe and the random weights, each in
     training and in inference; None when no curve was measured."""
-    series = [(key, color, words, np.asarray(growth[key], float)) for key, color, words in SERIES if growth.get(key)]
-    series = [(k, c, w, v) for k, c, w, v in series if v.size and np.all(np.isfinite(v)) and np.all(v > 0)]
+    series = [
+        (words, colour, style, np.asarray(growth[key], float))
+        for key, words, colour, style in SERIES
+        if growth.get(key)
+    ]
+    series = [s for s in series if s[3].size and np.all(np.isfinite(s[3])) and np.all(s[3] > 0)]
     if not series:
         return None
-    logs = np.concatenate([np.log10(v) for *_, v in series])
-    low, high = float(np.floor(logs.min())), float(np.ceil(logs.max()))
-    high = max(high, low + 1)
-    steps = max(v.size for *_, v in series)
-    margin, left, plot_w, plot_h = 6, 40, 300, 120
-    legend_h = len(series) * (GLYPH_H + 4)
-    title = f"{growth.get('state', 'h')} norm per step, x{growth.get('growth_per_step', float('nan')):.3f} per step"
-    width, height = left + plot_w + margin, margin + GLYPH_H + 6 + plot_h + GLYPH_H + 10 + legend_h + margin
-    canvas = np.full((height, width), WHITE, dtype=np.uint8)
-    draw_text(canvas, margin, margin, title, INK)
-    top = margin + GLYPH_H + 6
+    import matplotlib
 
-    def xy(step: float, value: float) -> tuple[float, float]:
-        x = left + step / max(steps - 1, 1) * (plot_w - 1)
-        return x, top + (high - np.log10(value)) / (high - low) * (plot_h - 1)
-
-    for decade in range(int(low), int(high) + 1):
-        y = int(round(xy(0, 10.0**decade)[1]))
-        canvas[min(y, height - 1), left : left + plot_w] = GRID
-        draw_text(canvas, margin, max(y - GLYPH_H // 2, 0), f"1e{decade}", INK)
-    canvas[top : top + plot_h, left] = INK
-    canvas[top + plot_h - 1, left : left + plot_w] = INK
-    draw_text(canvas, left, top + plot_h + 3, "step 0", INK)
-    draw_text(canvas, left + plot_w - text_width(f"step {steps - 1}"), top + plot_h + 3, f"step {steps - 1}", INK)
-    for _, color, _, values in series:
-        points = [xy(t, v) for t, v in enumerate(values)]
-        for (x0, y0), (x1, y1) in zip(points, points[1:]):
-            _line(canvas, x0, y0, x1, y1, color)
-    y = top + plot_h + GLYPH_H + 10
-    for _, color, words, _ in series:
-        canvas[y + 2 : y + GLYPH_H - 2, margin : margin + 12] = color
-        draw_text(canvas, margin + 16, y, words, INK)
-        y += GLYPH_H + 4
-    return encode_png(canvas, PLOT_PALETTE)
+    state = growth.get("state", "h")
+    factor = growth.get("growth_per_step")
+    with matplotlib.rc_context(STYLE):
+        fig = _figure(6.4, 3.0)
+        ax = fig.add_subplot()
+        for words, colour, style, values in series:
+            ax.plot(np.arange(values.size), values, style, color=colour, linewidth=1.6, label=words)
+        ax.set_yscale("log")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"mean ‖{state}‖ / ‖{state}₀‖")
+        ax.grid(True, which="major", color="#d1d9e0", linewidth=0.6)
+        ax.set_title(
+            f"carried {state}: ×{factor:.4g} per step (carry probe, training)" if factor else f"carried {state}",
+            loc="left",
+        )
+        ax.legend(loc="upper left", frameon=False)
+        return _tidy(_svg(fig))
