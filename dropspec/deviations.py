@@ -3,6 +3,10 @@
 Each entry names a clause, the cases it concerns (a glob over case ids), why, and a link.
 A matching failure is reported as ``xfail``; a listed deviation that passes fails the run, so
 the file never goes stale; an entry naming an unknown clause or matching no case is an error.
+A known crash (``status: error``) is a property of the case, not of a clause: the engine reports a
+crash once, as an error on the runs clause, and every other clause of the case as ``not_measured``,
+so an error entry matches the crash by its cases whatever its clause glob ('*' by convention), and
+the ``not_measured`` clauses neither need an entry nor make one stale.
 """
 
 from __future__ import annotations
@@ -37,14 +41,17 @@ class Deviation(BaseModel):
         return [self.case] if isinstance(self.case, str) else list(self.case)
 
 
+RUNS_CLAUSE = "common.runs.documented_configuration"  # where the engine reports a crash
+
+
 class Deviations:
-    def __init__(self, entries: list[Deviation], source: str = "") -> None:
-        self.entries, self.source = entries, source
+    def __init__(self, entries: list[Deviation], source: str = "", runs_clause: str = RUNS_CLAUSE) -> None:
+        self.entries, self.source, self.runs_clause = entries, source, runs_clause
 
     @classmethod
     def load(cls, path: Path, spec: Spec, case_ids: list[str]) -> Deviations:
         if not path.exists():
-            return cls([], str(path))
+            return cls([], str(path), next((c.id for _, c in spec.clauses() if c.check.kind == "runs"), RUNS_CLAUSE))
         raw = yaml.safe_load(path.read_text()) or []
         if not isinstance(raw, list):
             raise SpecError(f"{path}: a deviations file must be a YAML list of entries with clause, case, reason, link")
@@ -65,24 +72,41 @@ class Deviations:
                 if case_ids and not any(fnmatchcase(c, pattern) for c in case_ids):
                     raise SpecError(f"{path}: entry {n}: case pattern {pattern!r} matches no case; remove or fix it")
             entries.append(entry)
-        return cls(entries, str(path))
+        runs = next((c.id for _, c in spec.clauses() if c.check.kind == "runs"), RUNS_CLAUSE)
+        return cls(entries, str(path), runs)
 
     @classmethod
     def for_adapter(cls, name: str, spec: Spec, case_ids: list[str]) -> Deviations:
         return cls.load(DEVIATIONS_DIR / f"{name}.yaml", spec, case_ids)
 
-    def match(self, clause: str, case: str) -> Deviation | None:
+    def match(self, clause: str, case: str, crashes: bool = True) -> Deviation | None:
+        """The first entry for (clause, case); ``crashes=False`` leaves known-crash entries out."""
         return next(
             (
                 d
                 for d in self.entries
-                if fnmatchcase(clause, d.clause) and any(fnmatchcase(case, p) for p in d.patterns)
+                if (crashes or d.status != "error")
+                and fnmatchcase(clause, d.clause)
+                and any(fnmatchcase(case, p) for p in d.patterns)
             ),
             None,
         )
 
+    def match_crash(self, case: str) -> Deviation | None:
+        """The known-crash entry for a case: by its cases alone (a crash stops every clause at once)."""
+        return next(
+            (d for d in self.entries if d.status == "error" and any(fnmatchcase(case, p) for p in d.patterns)), None
+        )
+
     def apply(self, result: Result) -> Result:
-        entry = self.match(result.clause, result.case)
+        if result.status == "not_measured":  # the case crashed; the crash is judged on the runs clause
+            return result
+        if result.clause == self.runs_clause:
+            # a crash, or a listed crash that no longer happens, is judged here once for the whole case
+            entry = self.match_crash(result.case) or self.match(result.clause, result.case)
+        else:
+            # a known-crash entry says nothing about a clause of a case that ran: that clause keeps its verdict
+            entry = self.match(result.clause, result.case, crashes=False)
         if entry is None:
             return result
         if result.status == entry.status == "error":  # a known crash stays an error, with its traceback

@@ -487,9 +487,14 @@ class Suite:
         else:
             obs = self.observation(case)
             tag = case_tag(clause.id, f"{self.adapter.name} {case.title}", case.seed)
-            if obs.error:
+            if obs.error and clause.check.kind == "runs":
                 message = verdict_message(f"{obs.error['type']}: {obs.error['message']}", tag)
                 result = Result(clause.id, case.id, "error", message, obs.error)
+            elif obs.error:
+                # a crash is one finding, counted on the runs clause; the other clauses were not measured
+                runs_clause = next((c.id for _, c in self.spec.clauses() if c.check.kind == "runs"), "the runs clause")
+                message = verdict_message(f"not measured: the case crashed, see {runs_clause}", tag)
+                result = Result(clause.id, case.id, "not_measured", message)
             else:
                 status, observed, expected = Judge(self, scheme, clause, obs)()
                 if status == "not_applicable":

@@ -22,13 +22,21 @@ FAKES = (
 )
 
 
-def test_a_crash_is_an_error_with_traceback_and_the_other_case_still_runs() -> None:
+RUNS = "common.runs.documented_configuration"
+
+
+def test_a_crash_is_one_error_with_traceback_and_the_other_case_still_runs() -> None:
     adapter = CrashesOnOneCase()
     results = Suite(adapter).run()
     crashed, other = adapter.cases()[0].id, adapter.cases()[1].id
     errors = [r for r in results if r.case == crashed and r.status == "error"]
-    assert errors and all("cuDNN kernel refused" in r.message for r in errors)
+    # counted once, on the runs clause, with its traceback
+    assert [r.clause for r in errors] == [RUNS] and "cuDNN kernel refused" in errors[0].message
     assert "RuntimeError" in errors[0].error["traceback"]
+    # every other clause that applies is not measured, and says where the crash is
+    rest = [r for r in results if r.case == crashed and r.clause != RUNS and r.status != "not_applicable"]
+    assert rest and all(r.status == "not_measured" and f"crashed, see {RUNS}" in r.message for r in rest)
+    assert all(r.error is None for r in rest)
     assert all(r.status in ("pass", "not_applicable") for r in results if r.case == other)
     assert any(r.status == "pass" for r in results if r.case == other)
 
@@ -37,7 +45,7 @@ def test_a_hang_is_stopped_by_the_timeout_and_recorded() -> None:
     adapter = HangsOnOneCase()
     results = Suite(adapter, timeout=0.5).run()
     hung = [r for r in results if r.case == adapter.cases()[0].id and r.status == "error"]
-    assert hung and "did not finish within 0.5 s" in hung[0].message
+    assert [r.clause for r in hung] == [RUNS] and "did not finish within 0.5 s" in hung[0].message
     assert any(r.status == "pass" for r in results if r.case == adapter.cases()[1].id)
 
 
@@ -69,7 +77,7 @@ def test_run_writes_results_case_by_case_and_report_shows_no_data(tmp_path: Path
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     data = json.loads((tmp_path / "out" / "crashes_on_one_case.json").read_text())
     statuses = {r["status"] for r in data["results"]}
-    assert {"error", "pass", "not_applicable"} <= statuses
+    assert {"error", "not_measured", "pass", "not_applicable"} <= statuses
     err = next(r for r in data["results"] if r["status"] == "error")
     assert err["error"]["type"] == "RuntimeError" and "Traceback" in err["error"]["traceback"]
     assert err["config"] == data["cases"][err["case"]]["config"]
@@ -80,7 +88,12 @@ def test_run_writes_results_case_by_case_and_report_shows_no_data(tmp_path: Path
     assert "| missing_framework |" in md and "no data" in md
     matrix = json.loads((tmp_path / "rep" / "matrix.json").read_text())
     assert matrix["cells"]["common.seed.reproducible"]["missing_framework"]["verdict"] == "no_data"
-    assert matrix["cells"]["common.seed.reproducible"]["crashes_on_one_case"]["verdict"] == "error"
+    assert matrix["cells"][RUNS]["crashes_on_one_case"]["counts"] == {"error": 1, "pass": 1}
+    assert matrix["cells"][RUNS]["crashes_on_one_case"]["summary"] == "1 crashes · 1 passes"
+    assert matrix["cells"]["common.seed.reproducible"]["crashes_on_one_case"]["counts"] == {
+        "not_measured": 1,
+        "pass": 1,
+    }
 
 
 def test_without_failures_run_exits_zero_and_with_them_non_zero(tmp_path: Path) -> None:
@@ -116,19 +129,40 @@ def test_deviation_turns_a_failure_into_xfail_and_a_stale_one_fails(tmp_path: Pa
     assert stale.status == "fail" and "update the entry" in stale.message
 
 
-def test_a_known_crash_stays_an_error_but_is_expected(tmp_path: Path) -> None:
+@pytest.mark.parametrize("clause", [RUNS, "'*'", "variational.*"])
+def test_a_known_crash_stays_an_error_but_is_expected(tmp_path: Path, clause: str) -> None:
+    """Whatever clause glob a known-crash entry names, the crash is matched on the runs clause, and the
+    clauses that are now not measured neither need the entry nor make it stale."""
     adapter = CrashesOnOneCase()
     path = tmp_path / "crash.yaml"
     path.write_text(
-        f"- clause: common.runs.documented_configuration\n  case: '{adapter.cases()[0].id}'\n"
+        f"- clause: {clause}\n  case: '{adapter.cases()[0].id}'\n"
         "  reason: the cuDNN kernel refuses it\n  link: https://example.org/issue/2\n  status: error\n"
     )
     ids = [c.id for c in adapter.cases()]
     results = Suite(adapter, deviations=Deviations.load(path, default_spec(), ids)).run()
-    runs = next(r for r in results if r.clause == "common.runs.documented_configuration" and r.case == ids[0])
+    runs = next(r for r in results if r.clause == RUNS and r.case == ids[0])
     assert runs.status == "error" and runs.expected and "Traceback" in runs.error["traceback"]
-    others = [r for r in results if r.case == ids[0] and r.status == "error" and r.clause != runs.clause]
-    assert others and not any(r.expected for r in others)
+    assert "known crash (the cuDNN kernel refuses it" in runs.message
+    mine = [r for r in results if r.case == ids[0] and r.clause != RUNS]
+    assert {r.status for r in mine} == {"not_measured", "not_applicable"}
+    assert not any("update the entry" in r.message for r in results)
+
+
+def test_an_unlisted_crash_is_an_unexpected_error(tmp_path: Path) -> None:
+    adapter = CrashesOnOneCase()
+    path = tmp_path / "other.yaml"
+    ids = [c.id for c in adapter.cases()]
+    path.write_text(
+        f"- clause: '*'\n  case: '{ids[1]}'\n"
+        "  reason: a crash of the other case\n  link: https://example.org/issue/3\n  status: error\n"
+    )
+    results = Suite(adapter, deviations=Deviations.load(path, default_spec(), ids)).run()
+    runs = next(r for r in results if r.clause == RUNS and r.case == ids[0])
+    assert runs.status == "error" and not runs.expected
+    # the other case runs: its listed crash did not happen, so the entry is stale
+    other = next(r for r in results if r.clause == RUNS and r.case == ids[1])
+    assert other.status == "fail" and "update the entry" in other.message
 
 
 def test_deviation_naming_an_unknown_clause_is_an_error(tmp_path: Path) -> None:

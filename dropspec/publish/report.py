@@ -13,10 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..results import spec_hash
 from ..spec import Spec, default_spec
 from .card import update_readme_card
 from .findings import findings, summary, update_readme
-from .statuses import cell_summary, load_results, verdict
+from .statuses import cell_summary, load_results, run_state, verdict
 
 
 def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
@@ -32,6 +33,8 @@ def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
             "started": run.get("started"),
             "unavailable": run.get("unavailable"),
             "totals": dict(Counter(r["status"] for r in run["results"])),
+            # incomplete, filtered or judged against another spec: shown wherever the run's numbers are
+            "state": run_state(run, spec_hash(spec)),
         }
         by_clause: dict[str, list[dict[str, Any]]] = {}
         for r in run["results"]:
@@ -41,6 +44,7 @@ def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
             cells.setdefault(clause_id, {})[name] = {
                 "verdict": verdict([r["status"] for r in results]),
                 "counts": dict(counts),
+                "summary": cell_summary(counts),
                 "results": [
                     {"case": r["case"], "status": r["status"], "message": r["message"]}
                     for r in results
@@ -74,7 +78,7 @@ def build_matrix(runs: list[dict[str, Any]], spec: Spec) -> dict[str, Any]:
         for clause in scheme["clauses"]:
             row = cells.setdefault(clause["id"], {})
             for name in adapters:
-                row.setdefault(name, {"verdict": "no_data", "counts": {}, "results": []})
+                row.setdefault(name, {"verdict": "no_data", "counts": {}, "summary": cell_summary({}), "results": []})
     return {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "adapters": adapters,
@@ -108,6 +112,8 @@ def render_markdown(matrix: dict[str, Any]) -> str:
     for name, a in matrix["adapters"].items():
         versions = ", ".join(f"{k} {v}" for k, v in a["versions"].items()) or "-"
         totals = ", ".join(f"{k} {v}" for k, v in sorted(a["totals"].items())) or a.get("unavailable") or "-"
+        if a.get("state"):
+            totals = f"**{a['state']}**: {totals}"
         lines.append(f"| {name} | {a['framework']} | {versions} | {a['device']} | {totals} |")
     header = "| clause | level | " + " | ".join(names) + " |"
     lines += ["", "## Clauses", ""]
