@@ -305,6 +305,8 @@ def splice_history(index: Path, history: dict[str, Any], spec_href: str = "spec/
         words=STATUS_WORDS,
         history_text=verdict_text,
         status_runs=status_runs,
+        headline=headline,
+        summary_parts=summary_parts,
     )
     index.write_text(text[: start + len(HISTORY_START)] + "\n" + section + text[end:])
     return True

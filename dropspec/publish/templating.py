@@ -19,6 +19,13 @@ def _json_script(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _breakable(identifier: str) -> Markup:
+    """A dotted id (``variational.recurrent.time_invariant``) that a narrow column may wrap after a dot or an
+    underscore, never inside a word."""
+    text = str(Markup.escape(identifier))
+    return Markup(text.replace(".", ".<wbr>").replace("_", "_<wbr>"))
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -30,6 +37,7 @@ def environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["json_script"] = lambda v: Markup(_json_script(v))
+    env.filters["breakable"] = _breakable
     return env
 
 
