@@ -52,6 +52,11 @@ def write_site(
     from .specdoc import write_spec_document
 
     pictures = write_pictures(runs, results_dir, out_dir)
-    extras = case_extras(runs, pictures, write_repros(runs, out_dir))
+    if any("repro" in case for cases in matrix["cases"].values() for case in cases):
+        # the findings wrote repros/ADAPTER/CASE.py already and matrix.json names each case's file (or None)
+        repros = {a: {c["case"]: c["repro"] for c in cases if c.get("repro")} for a, cases in matrix["cases"].items()}
+    else:
+        repros = write_repros(runs, out_dir)
+    extras = case_extras(runs, pictures, repros)
     spec_files = write_spec_document(out_dir / "spec", spec, matrix_href="../index.html")
     return [write_page(out_dir, matrix, extras, spec_href="spec/index.html", history=history), *spec_files]
