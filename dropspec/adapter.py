@@ -23,6 +23,9 @@ class Adapter(ABC):
     framework: str = ""
     #: float32 frameworks are compared at float32 tolerance, the reference at float64's
     dtype: type = np.float32
+    #: known deviations as data (see ``dropspec/adapters/deviations/``); a third-party adapter names its own
+    #: file here, the built-in ones live in that folder under the adapter's name
+    deviations_file: str | None = None
 
     def unavailable_reason(self) -> str | None:
         """``None`` when the framework can run here, else why not and how to fix it."""

@@ -3,24 +3,54 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NoReturn
 
+from .paths import UnsafeName, safe_name
 from .registry import UnknownAdapter, adapter_targets, load_adapter
 from .spec import SPEC_DIR, SpecError, json_schema, load_scheme, load_spec
+
+# exit codes of `dropspec run` (README, "Exit codes")
+OK, DEVIATES, CONFIG_ERROR, MISSING, CRASH, INTERNAL = 0, 1, 2, 3, 4, 70
+
+
+def _config_error(message: str) -> int:
+    print(f"dropspec: {message}", file=sys.stderr)
+    return CONFIG_ERROR
+
+
+def _check_run(args: argparse.Namespace) -> str | None:
+    """Every configuration error of a run, found before any framework runs: one line, or None."""
+    from .engine import Suite
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return f"--out {args.out!r} is a file; name a directory for the results (default: results)"
+    try:
+        adapter = load_adapter(args.adapter)
+        safe_name(adapter.name, "adapter name")
+        Suite(adapter)  # the cases, their claims and the deviations file are checked here
+    except (UnknownAdapter, UnsafeName, SpecError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
-    try:
-        reason = load_adapter(args.adapter).unavailable_reason()
-    except UnknownAdapter as exc:
-        print(f"dropspec: {exc}", file=sys.stderr)
-        return 2
+    problem = _check_run(args)
+    if problem:
+        return _config_error(problem)
+    reason = load_adapter(args.adapter).unavailable_reason()
     if reason and args.require_available:
         print(f"dropspec: adapter {args.adapter!r} must run here but cannot: {reason}", file=sys.stderr)
-        return 3
+        return MISSING
     if reason:
         print(f"dropspec: adapter {args.adapter!r} cannot run here, its tests are skipped: {reason}")
     conformance = Path(__file__).resolve().parent / "conformance"
@@ -40,10 +70,25 @@ def _run(args: argparse.Namespace) -> int:
     if args.no_deviations:
         argv.append("--dropspec-no-deviations")
     code = pytest.main(argv)
-    print(f"dropspec: results in {Path(args.out) / (args.adapter + '.json')}")
-    if args.exit_zero and code in (0, 1):
-        return 0
-    return int(code)
+    results = Path(args.out) / f"{load_adapter(args.adapter).name}.json"
+    print(f"dropspec: results in {results}")
+    if code == pytest.ExitCode.NO_TESTS_COLLECTED:
+        return _config_error(f"no test matched -k {args.k!r}; `dropspec spec clauses` lists the clause ids")
+    if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR, pytest.ExitCode.INTERRUPTED):
+        return INTERNAL
+    if args.exit_zero:
+        return OK
+    return _verdict_code(results) if code == pytest.ExitCode.TESTS_FAILED else OK
+
+
+def _verdict_code(results: Path) -> int:
+    """CRASH when a case crashed unexpectedly, else DEVIATES: an unexpected failure."""
+    try:
+        data = json.loads(results.read_text())
+    except (OSError, ValueError):
+        return DEVIATES
+    crashed = any(r["status"] == "error" and not r.get("expected") for r in data.get("results", []))
+    return CRASH if crashed else DEVIATES
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -58,7 +103,7 @@ def _report(args: argparse.Namespace) -> int:
             print(f"dropspec: no {history}/; run `tox -m history` first", file=sys.stderr)
             return 2
         return _history_only(history_dir, Path(args.out), no_site=args.no_site)
-    if not results.is_dir() or not any(results.glob("*.json")):
+    if not results.is_dir() or not (any(results.glob("*.json")) or any(results.glob("*.json.*.partial"))):
         print(f"dropspec: no results in {results}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
         return 2
     try:
@@ -147,25 +192,60 @@ def _clauses(args: argparse.Namespace) -> int:
     return 0
 
 
+def _availability(name: str) -> str | None:
+    """Whether adapter ``name`` can run here, asked in a fresh process: checking imports the framework, and
+    Keras reads ``KERAS_BACKEND`` once per process, so one process per adapter tells every backend apart."""
+    code = (
+        "import sys\nfrom dropspec.registry import load_adapter\n"
+        f"reason = load_adapter({name!r}).unavailable_reason()\nsys.stdout.write('' if reason is None else reason)"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ)
+        )
+    except subprocess.TimeoutExpired:
+        return "checking it took more than 300 s"
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return f"cannot be loaded: {last}"
+    return done.stdout.strip() or None
+
+
 def _adapters(args: argparse.Namespace) -> int:
-    for name, target in sorted(adapter_targets().items()):
-        try:
-            reason = load_adapter(name).unavailable_reason()
-        except Exception as exc:  # a broken third-party adapter must not hide the others
-            reason = f"cannot be loaded: {type(exc).__name__}: {exc}"
+    targets = sorted(adapter_targets().items())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        reasons = list(pool.map(_availability, [name for name, _ in targets]))
+    for (name, target), reason in zip(targets, reasons):
         state = "available" if reason is None else f"unavailable: {reason}"
         print(f"{name:20} {state}  ({target})")
     return 0
 
 
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: the timeout must be a positive number of seconds")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    """A bad argument is one line that names it, with where to read more, not a usage dump."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(CONFIG_ERROR, f"{self.prog}: {message} (`{self.prog} --help` lists the options)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="dropspec", description="Dropout in recurrent cells, specified and checked.")
+    parser = _Parser(prog="dropspec", description="Dropout in recurrent cells, specified and checked.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the conformance suite for one adapter")
     run.add_argument("--adapter", required=True, help="adapter name (see `dropspec adapters`)")
     run.add_argument("--out", default="results", help="results directory (default: results)")
-    run.add_argument("--timeout", type=float, default=600.0, help="seconds before a case is recorded as hung")
+    run.add_argument("--timeout", type=_timeout, default=600.0, help="seconds before a case is recorded as hung")
     run.add_argument("-k", help="only tests matching this pytest -k expression")
     run.add_argument("--exit-zero", action="store_true", help="exit 0 when the run completed, whatever the verdicts")
     run.add_argument(
@@ -216,7 +296,11 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("adapters", help="list adapters and whether each can run here").set_defaults(func=_adapters)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `dropspec spec clauses | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

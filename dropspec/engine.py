@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,7 @@ from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
 from .messages import case_tag, verdict_message
 from .naming import Behaviour, name_behaviour
+from .paths import safe_name
 from .recovery import TOL, Recovered, recover
 from .reference import Cell, Params, Trace, run_calls, run_cell
 from .result import Result
@@ -144,6 +146,36 @@ def replay_params(cell: Cell, rng: np.random.Generator) -> Params | list[Params]
     return params
 
 
+class ContractError(RuntimeError):
+    """An adapter returned something the contract of ``Adapter.run`` rules out."""
+
+
+def check_traces(case: Case, calls: Sequence[CallInputs], traces: Sequence[Trace]) -> list[Trace]:
+    """What an adapter returned, checked before anything is read from it: one trace per call, outputs
+    ``(T, B, ...)``, returned states shaped as the initial ones, every value finite. A violation is a
+    ``ContractError`` naming the contract it broke, never a finding about dropout."""
+    traces = list(traces)
+    if len(traces) != len(calls):
+        raise ContractError(f"adapter contract: {len(calls)} calls returned {len(traces)} traces (one per call)")
+    for n, (trace, call) in enumerate(zip(traces, calls)):
+        where = f"adapter contract, call {n}"
+        y = np.asarray(trace.y)
+        if y.ndim != 3 or y.shape[:2] != call.x.shape[:2]:
+            raise ContractError(
+                f"{where}: outputs y have shape {y.shape}, but should be (T, B, H) = {call.x.shape[:2]} x H"
+            )
+        states = [("h", trace.h, call.h0)] + ([("c", trace.c, call.c0)] if case.cell.kind == "lstm" else [])
+        for name, got, initial in states:
+            if got is None or np.shape(got) != np.shape(initial):
+                shape = None if got is None else np.shape(got)
+                raise ContractError(f"{where}: returned {name} has shape {shape}, but should be {np.shape(initial)}")
+        for name, value in (("y", y), *((name, got) for name, got, _ in states)):
+            bad = ~np.isfinite(np.asarray(value, dtype=float))
+            if bad.any():
+                raise ContractError(f"{where}: {int(bad.sum())} of {bad.size} values of {name} are NaN or infinite")
+    return traces
+
+
 def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observation:
     """Run ``case`` through the inference check, mask recovery and the replay. Never raises."""
     spec = spec or default_spec()
@@ -154,7 +186,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
 
     def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
         obs.runs += 1
-        return adapter.run(case, params, calls, seed=case.seed, training=training)
+        return check_traces(case, calls, adapter.run(case, params, calls, seed=case.seed, training=training))
 
     try:
         params = random_params(case.cell, rng)
@@ -203,13 +235,28 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
 
 
 def observe_with_timeout(adapter: Adapter, case: Case, spec: Spec, timeout: float) -> Observation:
-    """``observe`` in a worker thread; a case still running after ``timeout`` s is recorded as hung."""
+    """``observe`` in a thread of this process; a case still running after ``timeout`` s is recorded as
+    hung and its thread abandoned. For tests and debugging: a run isolates its cases in a worker process
+    (``dropspec.worker``), which can also stop a hang that holds the GIL, a crash and an exit."""
     box: list[Observation] = []
-    worker = threading.Thread(target=lambda: box.append(observe(adapter, case, spec)), daemon=True)
+    failed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            box.append(observe(adapter, case, spec))
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt raised in adapter code
+            failed.append(exc)
+
+    worker = threading.Thread(target=target, daemon=True)
     worker.start()
     worker.join(timeout)
     if box:
         return box[0]
+    if failed:
+        exc = failed[0]
+        trace = "".join(traceback.format_exception(exc))[-4000:]
+        error = {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": trace}
+        return Observation(case=case, error=error)
     return Observation(
         case=case,
         error={
@@ -417,19 +464,31 @@ class Suite:
         deviations: Deviations | None = None,
         timeout: float = 600.0,
         on_result: ProgressFn | None = None,
+        isolate: bool = False,
     ) -> None:
+        """``isolate``: observe every case in a worker process (``dropspec.worker``) that is killed and
+        replaced when a case crashes, exits or hangs; else in a thread of this process."""
         self.adapter, self.spec = adapter, spec or default_spec()
+        self.worker = None
+        if isolate:
+            from .worker import Worker
+
+            self.worker = Worker(adapter, self.spec, observe)
         self.unavailable = adapter.unavailable_reason()
         self.cases: list[Case] = [] if self.unavailable else list(adapter.cases())
         ids = [c.id for c in self.cases]
         if len(ids) != len(set(ids)):
             raise ValueError(f"adapter {adapter.name!r} has repeated case ids; every case id must be unique")
         for case in self.cases:
+            safe_name(case.id, f"adapter {adapter.name!r}: case id")  # it names files of the results
             self._check_claim(case)
+        if deviations is None and adapter.deviations_file:  # a third-party adapter ships its own
+            deviations = Deviations.load(Path(adapter.deviations_file), self.spec, ids)
         self.deviations = deviations or Deviations.for_adapter(adapter.name, self.spec, ids)
         self.timeout, self.on_result = timeout, on_result
         self._observations: dict[str, Observation] = {}
         self._lock = threading.Lock()
+        self.on_observe: Callable[[Case], None] | None = None  # before a case is observed
 
     def _check_claim(self, case: Case) -> None:
         """A case's claim must name a spec scheme and rates for that scheme's sites (``site@layer`` in a stack)."""
@@ -464,8 +523,25 @@ class Suite:
     def observation(self, case: Case) -> Observation:
         with self._lock:
             if case.id not in self._observations:
-                self._observations[case.id] = observe_with_timeout(self.adapter, case, self.spec, self.timeout)
+                if self.on_observe:
+                    self.on_observe(case)
+                self._observations[case.id] = self._observe(case)
             return self._observations[case.id]
+
+    def _observe(self, case: Case) -> Observation:
+        if self.worker is None:
+            return observe_with_timeout(self.adapter, case, self.spec, self.timeout)
+        start = time.perf_counter()
+        reply = self.worker.observe(case.id, self.timeout)
+        if isinstance(reply, Observation):
+            reply.case = case  # the worker's copy of the case, equal to this one
+            return reply
+        return Observation(case=case, error=reply, seconds=time.perf_counter() - start)
+
+    def close(self) -> None:
+        """Stop the worker process, if any."""
+        if self.worker is not None:
+            self.worker.close()
 
     def applies(self, scheme: Scheme, case: Case) -> str | None:
         """Why the clause does not apply to the case, or None when it does."""

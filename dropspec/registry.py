@@ -6,6 +6,7 @@ imported when the adapter runs."""
 from __future__ import annotations
 
 import os
+import sys
 from importlib import import_module
 from importlib.metadata import entry_points
 
@@ -38,7 +39,13 @@ def adapter_targets() -> dict[str, str]:
     found = dict(BUILTIN)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(ep.name, ep.value)
-    # DROPSPEC_ADAPTERS="name=module:Class;other=module:Class" tries a cell without packaging it
+    found.update(from_environment())
+    return found
+
+
+def from_environment() -> dict[str, str]:
+    """DROPSPEC_ADAPTERS="name=module:Class;other=module:Class" tries a cell without packaging it."""
+    found = {}
     for item in filter(None, os.environ.get("DROPSPEC_ADAPTERS", "").split(";")):
         name, sep, target = item.partition("=")
         if not sep or ":" not in target:
@@ -57,7 +64,17 @@ def load_adapter(name: str) -> Adapter:
             f"{ENTRY_POINT_GROUP!r}."
         )
     module_name, _, attribute = targets[name].partition(":")
-    adapter = getattr(import_module(module_name), attribute)()
+    if name in from_environment() and os.getcwd() not in sys.path:
+        # "name it in DROPSPEC_ADAPTERS" is for a module beside you: the `dropspec` command does not put the
+        # working directory on sys.path as `python -m` does; worker processes inherit sys.path
+        sys.path.insert(0, os.getcwd())
+    try:
+        adapter = getattr(import_module(module_name), attribute)()
+    except (ImportError, AttributeError) as exc:
+        raise UnknownAdapter(
+            f"adapter {name!r} names {targets[name]!r}, which cannot be loaded ({type(exc).__name__}: {exc}); "
+            "check the module is importable from here and the class name"
+        ) from None
     if not adapter.name:
         adapter.name = name
     return adapter

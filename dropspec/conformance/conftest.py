@@ -45,19 +45,31 @@ def pytest_configure(config: pytest.Config) -> None:
     raw = config.getoption("--dropspec-no-deviations")
     # an empty list, not None: the Suite would load the adapter's file for None
     deviations = Deviations([], "none (--dropspec-no-deviations)") if raw else None
-    suite = Suite(adapter, deviations=deviations, timeout=config.getoption("--dropspec-timeout"))
+    # every case is observed in a worker process that a crash, an exit or a hang cannot take down with the run
+    suite = Suite(adapter, deviations=deviations, timeout=config.getoption("--dropspec-timeout"), isolate=True)
     out = Path(config.getoption("--dropspec-out")) / f"{adapter.name}.json"
-    results = ResultsFile(out, suite)
+    results = ResultsFile(out, suite, selection=config.getoption("keyword") or None)
     if raw:  # so a report can tell raw verdicts from ones judged against the deviations file
         results.data["deviations"] = "ignored"
     suite.on_result = lambda r: results.add(r, suite._observations.get(r.case))
+    suite.on_observe = results.observing
     config._dropspec = (suite, results)  # type: ignore[attr-defined]
+
+
+def pytest_runtestloop(session: pytest.Session) -> None:
+    state = getattr(session.config, "_dropspec", None)
+    if state is None:
+        return
+    pairs = [tuple(item.callspec.params.values()) for item in session.items if hasattr(item, "callspec")]
+    state[1].select([(clause, case) for clause, case in pairs if clause is not None])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = getattr(config, "_dropspec", None)
     if state:
-        state[1].write()
+        suite, results = state
+        suite.close()
+        results.finish()
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

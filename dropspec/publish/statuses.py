@@ -7,10 +7,14 @@ are test-runner words (``xfail``, ``error``); a reader sees what the case did.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from ..paths import UnsafeName, safe_name
+from ..results import SCHEMA_VERSION
 
 # a status as a word for people: what the case did on that clause
 WORDS = {
@@ -59,18 +63,93 @@ def cell_summary(counts: Mapping[str, int]) -> str:
     return SEPARATOR.join(parts)
 
 
+def warn(message: str) -> None:
+    """A problem with the inputs of a report that does not stop it: said once, on stderr."""
+    print(f"dropspec: warning: {message}", file=sys.stderr)
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a dropspec results file ({exc}); delete it or rerun `dropspec run`") from exc
+    if not isinstance(data, dict) or "adapter" not in data or "results" not in data:
+        raise ValueError(f"{path}: not a dropspec results file (no 'adapter' or 'results'); delete it or rerun")
+    try:
+        safe_name(data["adapter"], f"{path}: adapter name")
+        for case_id in data.get("cases", {}):
+            safe_name(case_id, f"{path}: case id")
+    except UnsafeName as exc:
+        raise ValueError(f"{exc}; this results file cannot be published") from None
+    data["_file"] = path.name
+    return data
+
+
+def behaviour_text(record: Mapping[str, Any]) -> str:
+    """What a case behaves as, in words: the name the run gave it (``observation.behaviour``), else one
+    named now from its fingerprint (results written before cases carried a name). Takes a results file's
+    case record or a ``reports/matrix.json`` case. A crashed case 'crashed'; a case with no measurement
+    'not measured' (never 'no scheme in the spec', which says nothing about what was measured)."""
+    obs = record.get("observation") or record
+    if obs.get("error"):
+        return f"crashed ({obs['error'].get('type', 'error')})"
+    if obs.get("behaviour"):
+        return str(obs["behaviour"])
+    fingerprint, cell = obs.get("fingerprint"), record.get("cell")
+    if fingerprint and cell:
+        from ..naming import behaviour_from_record
+
+        return behaviour_from_record(fingerprint, cell).text
+    if obs.get("behaves_as"):
+        return ", ".join(obs["behaves_as"])
+    return WORDS["not_measured"]
+
+
 def load_results(directory: Path) -> list[dict[str, Any]]:
-    files = sorted(directory.glob("*.json"))
-    runs = []
-    for path in files:
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}: not a dropspec results file ({exc}); delete it or rerun `dropspec run`") from exc
-        if not isinstance(data, dict) or "adapter" not in data or "results" not in data:
-            raise ValueError(f"{path}: not a dropspec results file (no 'adapter' or 'results'); delete it or rerun")
-        runs.append(data)
-    return runs
+    """Every run in ``directory``: ``ADAPTER.json``, and a run that was cut short
+    (``ADAPTER.json.PID.partial``, see ``dropspec.results``) where no finished run of that adapter exists,
+    or where it is newer than the finished one: it is then shown, marked incomplete."""
+    runs: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.json")):
+        data = _read_run(path)
+        if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
+            warn(f"{path}: results schema {data.get('schema')!r}, this dropspec reads {SCHEMA_VERSION}; shown as is")
+        unknown = sorted({r.get("status") for r in data["results"]} - set(WORDS))
+        if unknown:
+            warn(f"{path}: unknown statuses {unknown}; shown as they are, never as a pass")
+        other = runs.get(data["adapter"])
+        if other is not None:
+            newer = max(other, data, key=lambda run: str(run.get("started", "")))
+            warn(
+                f"{path} and {other['_file']} are both results of adapter {data['adapter']!r}; "
+                f"showing the newer, {newer['_file']}; keep one"
+            )
+            data = newer
+        runs[data["adapter"]] = data
+    for path in sorted(directory.glob("*.json.*.partial"), key=lambda p: p.stat().st_mtime):
+        data = _read_run(path)
+        finished = runs.get(data["adapter"])
+        if finished is None or str(data.get("started", "")) > str(finished.get("started", "")):
+            data["complete"] = False
+            runs[data["adapter"]] = data
+    return [runs[name] for name in sorted(runs)]
+
+
+def run_state(run: Mapping[str, Any], spec_hash: str | None = None) -> str | None:
+    """Why a run's numbers are not the whole story, in words; None for a complete, unfiltered run judged
+    against this spec. Results files from before these fields existed are taken as complete."""
+    notes = []
+    if run.get("complete") is False:
+        done = len({r["case"] for r in run.get("results", [])})
+        note = f"incomplete: {done} of {run.get('expected_cases', '?')} cases"
+        if run.get("in_flight"):
+            note += f", stopped during case {run['in_flight']}"
+        notes.append(note)
+    if run.get("selection"):
+        notes.append(f"filtered with -k {run['selection']!r}")
+    if spec_hash and run.get("spec_hash") and run["spec_hash"] != spec_hash:
+        notes.append("judged against another version of the spec")
+    return "; ".join(notes) or None
 
 
 def verdict(statuses: list[str]) -> str:
