@@ -159,7 +159,8 @@ def _explain(args: argparse.Namespace) -> int:
     from .publish.explain import ExplainError, explain
 
     try:
-        sys.stdout.write(explain(args.adapter, args.case, args.clause, Path(args.results)))
+        text = explain(args.adapter, args.case, args.clause, Path(args.results), reports_dir=Path(args.reports))
+        sys.stdout.write(text)
     except ExplainError as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
@@ -169,8 +170,13 @@ def _explain(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     try:
         if args.files:
+            seen: dict[str, str] = {}
             for name in args.files:
                 scheme = load_scheme(Path(name))
+                for clause in scheme.clauses:
+                    if clause.id in seen:
+                        raise SpecError(f"{name}: clause id {clause.id!r} is also in {seen[clause.id]}; rename one")
+                    seen[clause.id] = name
                 print(f"{name}: ok ({len(scheme.clauses)} clauses)")
         else:
             spec = load_spec()
@@ -281,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("adapter")
     explain.add_argument("case")
     explain.add_argument("clause")
-    explain.add_argument("--results", default="results", help="results directory (default: results)")
+    explain.add_argument(
+        "--results", default="results", help="results directory, read first when it has the adapter (default: results)"
+    )
+    explain.add_argument(
+        "--reports", default="reports", help="published reports, read otherwise: matrix.json, repros/ (default reports)"
+    )
     explain.set_defaults(func=_explain)
 
     spec = sub.add_parser("spec", help="work with the spec").add_subparsers(dest="spec_command", required=True)

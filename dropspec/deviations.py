@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .result import Result
-from .spec import Spec, SpecError
+from .spec import Spec, SpecError, read_yaml
 
 DEVIATIONS_DIR = Path(__file__).resolve().parent / "adapters" / "deviations"
 
@@ -52,7 +52,7 @@ class Deviations:
     def load(cls, path: Path, spec: Spec, case_ids: list[str]) -> Deviations:
         if not path.exists():
             return cls([], str(path), next((c.id for _, c in spec.clauses() if c.check.kind == "runs"), RUNS_CLAUSE))
-        raw = yaml.safe_load(path.read_text()) or []
+        raw = read_yaml(path) or []  # a syntax error names the file
         if not isinstance(raw, list):
             raise SpecError(f"{path}: a deviations file must be a YAML list of entries with clause, case, reason, link")
         entries = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -156,18 +156,30 @@ def _format_validation(path: Path, error: ValidationError) -> str:
 
 
 def load_scheme(path: Path) -> Scheme:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise SpecError(f"{path}: not valid YAML: {exc}. Fix the syntax at the position shown.") from exc
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot be read ({exc.strerror}).") from exc
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise SpecError(f"{path}: a scheme file must be a YAML mapping with 'id', 'title', 'clauses', ...")
     try:
-        return Scheme.model_validate(data)
+        scheme = Scheme.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_format_validation(path, exc)) from exc
+    ids = [c.id for c in scheme.clauses]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise SpecError(f"{path}: clauses: ids must be unique; repeated: {', '.join(repeated)}. Rename one.")
+    return scheme
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's data, or a ``SpecError`` that names the file and what to fix."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}. Fix the syntax at the position shown.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8.") from exc
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot be read ({exc.strerror}).") from exc
 
 
 class Spec(Strict):

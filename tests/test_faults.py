@@ -214,3 +214,17 @@ def test_a_closed_pipe_is_not_an_error() -> None:
     command = f"{sys.executable} -m dropspec.cli spec clauses | head -1"
     done = subprocess.run(command, shell=True, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=60)
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+
+
+def test_spec_validate_rejects_repeated_ids_and_non_utf8(tmp_path: Path) -> None:
+    scheme = (ROOT / "spec" / "schemes" / "variational.yaml").read_text()
+    twice = tmp_path / "twice.yaml"
+    first = scheme.index("\n- id:")
+    clause = scheme[first : scheme.index("\n- id:", first + 1)]
+    twice.write_text(scheme.rstrip("\n") + clause + "\n")
+    done = dropspec("spec", "validate", str(twice))
+    assert done.returncode == 1 and "ids must be unique" in done.stderr and "Traceback" not in done.stderr
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes(scheme.replace("title: ", "title: \xe9", 1).encode("utf-8").replace(b"\xc3\xa9", b"\xe9"))
+    done = dropspec("spec", "validate", str(latin))
+    assert done.returncode == 1 and "not UTF-8" in done.stderr and "Traceback" not in done.stderr
