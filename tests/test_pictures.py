@@ -26,12 +26,12 @@ def drawn_colours(svg: bytes) -> set[str]:
 
 def legend(svg: bytes) -> dict[str, str]:
     """The figure legend's entries, words -> #rrggbb, read back from the SVG: each entry is a patch (a path
-    filled with the colour) followed by its text."""
+    whose style class fills it with the colour) followed by its text."""
     text = svg.decode()
-    entries = re.findall(
-        r'<path d="[^"]*" style="fill: (#[0-9a-f]{6})[^"]*"/>\s*(?:</g>)?\s*<g>\s*<text[^>]*>([^<]+)</text>', text
-    )
-    return {words: colour for colour, words in entries}
+    styles = dict(re.findall(r"\.(s\d+)\{([^}]*)\}", text))
+    entries = re.findall(r'<path d="[^"]*" class="(s\d+)"/>(?:</g>)?<g><text[^>]*>([^<]+)</text>', text)
+    fills = {cls: re.search(r"fill: (#[0-9a-f]{6})", styles[cls]) for cls, _ in entries}
+    return {words: fills[cls].group(1) for cls, words in entries if fills[cls]}
 
 
 def masks(calls: int = 2, gates: int = 3, steps: int = 8, samples: int = 4, units: int = 8) -> np.ndarray:
