@@ -1,5 +1,9 @@
-"""'What we found': every deviation in the results, with the clauses it breaks, the versions and a
-repro, as Markdown for the README (between markers) and for reports/findings.md."""
+"""'What we found': every deviation in the results, for people. ``reports/findings.md`` lists, per adapter,
+each case that deviates or crashes: its configuration and case id, what it is documented as and what it
+behaves as, each clause it breaks with the full measured value, and a link to its framework-only repro,
+which lives as a file (``reports/repros/ADAPTER/CASE.py``), never inline. The README gets a short
+summary between markers.
+"""
 
 from __future__ import annotations
 
@@ -7,57 +11,157 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .statuses import behaviour_text
+
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 BAD = ("fail", "xfail", "error")
+REPROS = "repros"  # under the reports directory: repros/ADAPTER/CASE.py
+# a name that becomes one path component (results can come from someone else's CI)
+_SAFE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=+,@-]*")
+# the prefix Deviations.apply puts before a listed result: "known deviation (REASON; LINK): measured"
+_KNOWN = re.compile(r"^known (deviation|crash) \((?P<why>.*?); (?P<link>\S+)\): ", re.S)
 
 
-def _repro(run: dict[str, Any], case_id: str) -> str | None:
-    """The framework-only script for the case's first broken clause: from the snippet stored in the
-    results, else from the installed adapter."""
-    try:
-        from .repro import case_script
+_TAG = re.compile(r" \[[a-z0-9_]+(?:\.[a-z0-9_]+)+; ")
 
-        return case_script(run, case_id)[0]
-    except Exception:  # findings are written whether or not a script can be composed here
+
+def _safe(name: str) -> bool:
+    return bool(_SAFE.fullmatch(name)) and ".." not in name and len(name) <= 200
+
+
+def repro_path(adapter: str, case_id: str) -> str | None:
+    """Where a case's repro lives, relative to the reports directory; None for a name unfit for a path."""
+    if not (_safe(adapter) and _safe(case_id)):
         return None
+    return f"{REPROS}/{adapter}/{case_id}.py"
 
 
-def findings(runs: list[dict[str, Any]]) -> str:
-    lines: list[str] = []
+def write_repros(runs: list[dict[str, Any]], out_dir: Path) -> dict[str, dict[str, str]]:
+    """``out_dir/repros/ADAPTER/CASE.py`` for every case with a framework-only script (for its first broken
+    clause, else its bare repro); ADAPTER -> CASE -> the path relative to ``out_dir``. An adapter's old
+    files go first, so a case that lost its script loses its file."""
+    from .repro import case_script
+
+    written: dict[str, dict[str, str]] = {}
     for run in runs:
-        versions = ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items()) or "versions unknown"
+        adapter = run["adapter"]
+        folder = out_dir / REPROS / adapter
+        if _safe(adapter) and folder.is_dir():
+            for old in folder.glob("*.py"):
+                old.unlink()
+        for case_id in run.get("cases", {}):
+            rel = repro_path(adapter, case_id)
+            if rel is None:
+                continue
+            try:
+                script = case_script(run, case_id)[0]
+            except Exception:  # the findings are written whether or not a script can be composed here
+                script = None
+            if not script:
+                continue
+            target = out_dir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(script if script.endswith("\n") else script + "\n")
+            written.setdefault(adapter, {})[case_id] = rel
+    return written
+
+
+def measured(message: str) -> tuple[str, str | None]:
+    """(what was measured, the known deviation's reason or None) from a result message: the reason
+    prefix of a known deviation and the trailing ``[clause; case, seed]`` tag come off, nothing else."""
+    why = None
+    known = _KNOWN.match(message)
+    if known:
+        why, message = f"{known.group('why')} ({known.group('link')})", message[known.end() :]
+    # the tag opens with a clause id; a label inside it may hold brackets of its own
+    tags = list(_TAG.finditer(message))
+    if tags and message.endswith("]"):
+        message = message[: tags[-1].start()]
+    return message.strip(), why
+
+
+def _versions(run: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in run.get("versions", {}).items()) or "versions unknown"
+
+
+def findings(runs: list[dict[str, Any]], repros: dict[str, dict[str, str]] | None = None) -> str:
+    """The body of findings.md; ``repros`` (from ``write_repros``) are linked relative to the reports dir."""
+    repros = repros or {}
+    lines: list[str] = []
+    clean = []
+    for run in runs:
+        adapter = run["adapter"]
         by_case: dict[str, list[dict[str, Any]]] = {}
         for r in run["results"]:
             if r["status"] in BAD:
                 by_case.setdefault(r["case"], []).append(r)
         if not by_case:
+            if run.get("results") and not run.get("unavailable"):
+                clean.append(adapter)
             continue
-        lines += [f"### {run['adapter']} ({versions})", ""]
+        crashed = sum(1 for rs in by_case.values() if any(r["status"] == "error" for r in rs))
+        lines += [
+            f"## {adapter}",
+            "",
+            f"{run.get('framework') or adapter}: {_versions(run)}. {len(by_case)} of {len(run.get('cases', {}))}"
+            f" cases deviate or crash ({crashed} crash).",
+            "",
+        ]
+        reasons: dict[str, int] = {}  # a known deviation's reason, written once per adapter, by number
         for case_id, results in by_case.items():
-            record = run["cases"].get(case_id, {})
-            observation = record.get("observation") or {}
-            documented = record.get("claim", {}).get("scheme", "?")
-            label = record.get("label", case_id)
-            error = observation.get("error")
-            if error:
-                first_line = next((x for x in error["message"].splitlines() if x.strip()), "")
-                lines.append(f"- `{label}`: documented as **{documented}**; **crashes** with {error['type']}.")
-                lines.append(f"  {first_line[:300]}")
-            else:
-                behaves = ", ".join(observation.get("behaves_as") or []) or "no scheme in the spec"
-                clauses = sorted({r["clause"] for r in results})
-                lines.append(f"- `{label}`: documented as **{documented}**, behaves as **{behaves}**.")
-                lines.append("  Breaks " + ", ".join(f"`{c}`" for c in clauses) + ".")
-                first = next(r for r in results if r["status"] != "error")
-                lines.append(f"  Observed: {first['message'].split(' [')[0][:300]}")
-            script = _repro(run, case_id)
-            if script:
-                body = ["  ```python", *("  " + s if s else "" for s in script.strip().splitlines()), "  ```"]
-                lines += ["", "  <details><summary>repro (framework only)</summary>", "", *body, "", "  </details>", ""]
-        lines.append("")
+            lines += _case_lines(adapter, case_id, run.get("cases", {}).get(case_id, {}), results, reasons, repros)
+        if reasons:
+            lines += [f"Known, as `dropspec/adapters/deviations/{adapter}.yaml` says:", ""]
+            lines += [f'{n}. <a id="{adapter}-known-{n}"></a>{why}' for why, n in reasons.items()]
+            lines.append("")
     if not lines:
         return "No deviations in the results: every adapter run so far conforms to every clause that applies.\n"
+    if clean:
+        lines += ["## Conforming", "", "No case deviates: " + ", ".join(f"`{a}`" for a in clean) + ".", ""]
     return "\n".join(lines)
+
+
+def _case_lines(
+    adapter: str,
+    case_id: str,
+    record: dict[str, Any],
+    results: list[dict[str, Any]],
+    reasons: dict[str, int],
+    repros: dict[str, dict[str, str]],
+) -> list[str]:
+    label = record.get("label") or case_id
+    documented = (record.get("claim") or {}).get("scheme", "?")
+    error = (record.get("observation") or {}).get("error")
+    head = f"- **`{label}`** (case `{case_id}`): documented as **{documented}**, "
+    out = []
+    if error:  # the whole message: the first line of a framework's error is often only its preamble
+        out.append(head + f"**crashes** with {error.get('type', 'an error')}:")
+        text = str(error.get("message", "")).strip() or "(no message)"
+        out += ["", "  ```text", *(f"  {x}".rstrip() for x in text.splitlines()), "  ```", ""]
+    else:
+        out.append(head + f"behaves as **{behaviour_text(record)}**.")
+    said_crash = False
+    for r in results:
+        text, why = measured(r["message"])
+        ref = f"[{_number(reasons, why)}](#{adapter}-known-{_number(reasons, why)})" if why else ""
+        if r["status"] == "error":  # the crash itself is in the first line; say once whether it is listed
+            if not said_crash:
+                out.append(f"  Known crash ({ref})." if why else "  A new crash: the deviations file does not list it.")
+            said_crash = True
+            continue
+        out.append(f"  - `{r['clause']}`" + (f" (known, {ref})" if why else "") + f": {text}")
+    # a crash is explained on the clause it is counted on; a deviation on the first clause it breaks
+    first_clause = next((r["clause"] for r in results if r["status"] == "error"), results[0]["clause"])
+    links = [f"`dropspec explain {adapter} {case_id} {first_clause}`"]
+    rel = repros.get(adapter, {}).get(case_id)
+    if rel:
+        links.insert(0, f"repro: [{rel}]({rel})")
+    out.append("  " + " · ".join(links))
+    return out
+
+
+def _number(reasons: dict[str, int], why: str | None) -> int:
+    return reasons.setdefault(why or "", len(reasons) + 1)
 
 
 def summary(runs: list[dict[str, Any]]) -> str:
