@@ -155,15 +155,20 @@ def _inputs(case: Case) -> tuple[Params, CallInputs]:
 
 
 def standalone_cases() -> list[tuple[str, str]]:
-    """Per adapter, its first single-layer LSTM and GRU case. The reference is left out: its run() is the
-    oracle itself, and its repro (the float64 model module) is proven by tests/test_repro_checks.py."""
+    """Per adapter, its first single-layer LSTM and GRU case that is not a known crash. The reference is left
+    out: its run() is the oracle itself, and its repro (the float64 model module) is proven by
+    tests/test_repro_checks.py."""
     out = []
     for name in sorted(BUILTIN):
         adapter, _ = loaded(name)
         if adapter is None or name == "reference":
             continue
+        crashes = [e["case"] for a, _, e in ENTRIES if a == name and e.get("status") == "error"]
+        crashes = [p for c in crashes for p in ([c] if isinstance(c, str) else c)]
         firsts: dict[str, str] = {}
         for case in adapter.cases():
+            if any(fnmatch.fnmatchcase(case.id, p) for p in crashes):
+                continue
             if not case.cell.stacked and case.cell.kind in ("lstm", "gru"):
                 firsts.setdefault(case.cell.kind, case.id)
         out += [(name, case_id) for case_id in firsts.values()]
