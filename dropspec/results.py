@@ -131,8 +131,10 @@ class ResultsFile:
             record["masks_file"] = self.save_masks(case, observation)
         if observation is not None:
             record["observation"] = observation.as_dict()
-            if self.data["in_flight"] == case.id:
-                self.data["in_flight"] = None
+        # a result arrives once its evaluation is over, including the observation of any group partner it
+        # compared with (a case a -k run did not select): whatever was in flight has landed
+        if self.data["in_flight"] in self.suite._observations:
+            self.data["in_flight"] = None
         measured = observation is not None and observation.fingerprint is not None
         fp = observation.fingerprint.as_dict() if measured and result.status != "not_applicable" else None
         entry = {
