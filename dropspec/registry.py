@@ -23,9 +23,12 @@ BUILTIN: dict[str, str] = {
     "flax_linen": "dropspec.adapters.flax_jax:FlaxLinenAdapter",
     "flax_nnx": "dropspec.adapters.flax_jax:FlaxNNXAdapter",
     "jax_rnn": "dropspec.adapters.flax_jax:JaxRNNAdapter",
+    "haiku": "dropspec.adapters.haiku_jax:HaikuAdapter",
+    "equinox": "dropspec.adapters.equinox_jax:EquinoxAdapter",
     "torch": "dropspec.adapters.pytorch:TorchAdapter",
     "torchnlp": "dropspec.adapters.pytorch:TorchNLPAdapter",
     "fastai": "dropspec.adapters.pytorch:FastaiAdapter",
+    "paddle": "dropspec.adapters.paddle_rnn:PaddleAdapter",
 }
 
 
