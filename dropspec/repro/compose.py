@@ -294,7 +294,7 @@ def repro_script(
         "0: the rule holds; 2: this short script cannot tell. It prints what it saw.",
     ]
     if model.doc:  # its first paragraph; the rest explains the module to dropspec's readers
-        doc += ["", "The model: " + model.doc.split("\n\n")[0]]
+        doc += ["", "The model:", model.doc.split("\n\n")[0]]  # its lines as they are: within ruff's width
     code = model.body + "\n\n\n# --- the check: numpy only ---\n" + "\n".join(constants)
     after_function = False
     for d in chosen:  # ruff's layout: two blank lines around a function, none between constants
