@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from dropspec.publish.repro import NO_REPRO
 from dropspec.publish.specdoc import differences
 from dropspec.spec import default_spec
 
-from .published import ADAPTERS, REFERENCE_CASES, REPRO_MARK, build, cli
+from .published import ADAPTERS, REFERENCE_CASES, REPRO_MARK, ROOT, build, cli
 
 
 @pytest.fixture(scope="module")
@@ -106,14 +107,100 @@ def test_explain_embeds_the_adapters_repro(published: tuple[Path, Path], monkeyp
 
 def test_explain_names_what_is_missing(published: tuple[Path, Path]) -> None:
     results, _ = published
-    with pytest.raises(ExplainError, match="no results for adapter 'nope'.*reference"):
+    with pytest.raises(ExplainError, match="adapter 'nope' is not in .*known: .*keras_like.*reference"):
         explain("nope", "x", "common.seed.reproducible", results)
-    with pytest.raises(ExplainError, match="no case 'x'.*lstm-variational"):
+    with pytest.raises(ExplainError, match="case 'x' is not in reference's results; known: .*lstm-variational"):
         explain("reference", "x", "common.seed.reproducible", results)
-    with pytest.raises(ExplainError, match="unknown clause"):
-        explain("reference", "lstm-variational", "no.such.clause", results)
+    with pytest.raises(ExplainError, match="clause 'variational.input.time_invariantt' .*closest: variational.input"):
+        explain("reference", "lstm-variational", "variational.input.time_invariantt", results)
     done = cli("explain", "reference", "x", "common.seed.reproducible", "--results", "results", cwd=results.parent)
-    assert done.returncode == 2 and "no case 'x'" in done.stderr
+    assert done.returncode == 2 and "case 'x' is not in" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_explain_works_from_the_published_reports_alone(published: tuple[Path, Path], tmp_path: Path) -> None:
+    """A fresh clone has reports/ and no results/: explain says the same from matrix.json and repros/."""
+    results, reports = published
+    clone = tmp_path / "clone"
+    shutil.copytree(reports, clone / "reports")
+    clause = "variational.input.time_invariant"
+    done = cli("explain", "keras_like", "lstm-variational", clause, cwd=clone)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    data = json.loads((results / "keras_like.json").read_text())
+    result = next(r for r in data["results"] if r["case"] == "lstm-variational" and r["clause"] == clause)
+    assert result["status"] == "xfail" and result["message"] in text and "deviates (known)" in text
+    assert "reports/matrix.json (published" in text
+    for name, version in data["versions"].items():
+        assert f"{name}:** {version}" in text
+    # the title in plain words: what the case does, what its scheme does, and the clause
+    first = text.splitlines()[0]
+    assert first.startswith("# ") and first.endswith(f"[{clause}]")
+    assert "draws a new input mask every step where variational draws one input mask per sequence" in first
+    # the published repro file, whole, and how to install dropspec as the README says
+    assert "`pip install -e .`" in text and "Without tox, after `pip install -e .`" in (ROOT / "README.md").read_text()
+    assert "Framework-only script: none published for this case" in text  # the mutant offers no repro
+    done = cli("explain", "with_repro", "rnn-variational", "common.seed.reproducible", cwd=clone)
+    repro = (reports / "repros" / "with_repro" / "rnn-variational.py").read_text()
+    assert done.returncode == 0 and REPRO_MARK in repro and repro.strip() in done.stdout
+    # results/ wins when present
+    (clone / "results").mkdir()
+    shutil.copy(results / "keras_like.json", clone / "results" / "keras_like.json")
+    done = cli("explain", "keras_like", "lstm-variational", clause, cwd=clone)
+    assert done.returncode == 0 and "From results/keras_like.json." in done.stdout
+
+
+def test_explain_shows_a_crash_once_and_its_other_clauses_as_not_measured(published: tuple[Path, Path]) -> None:
+    from .published import KerasLike
+
+    results, reports = published
+    crashed = KerasLike.CRASHES
+    text = explain(
+        "keras_like", crashed, "common.runs.documented_configuration", results.parent / "none", reports_dir=reports
+    )
+    assert "crashes with RuntimeError: the fused kernel refused this configuration" in text.splitlines()[0]
+    text = explain("keras_like", crashed, "common.seed.reproducible", results.parent / "none", reports_dir=reports)
+    assert "not measured, because the case crashed" in text.splitlines()[0]
+
+
+def flag_pair(tmp: Path) -> Path:
+    """A results file with two cases of one flag group that differ only in ``implementation``, the one drawing
+    an input mask per gate: what explain shows for a flag clause."""
+    site = {"site": "input", "resample": "per_sequence", "batch": "per_sample", "scale": 4 / 3, "rate": 0.25}
+    site |= {"draws": 256, "binary": True, "observed": 1.0, "coincidence": 0.0, "directions": None}
+    cases, results = {}, []
+    for impl, gates in ((1, "per_gate"), (2, "shared")):
+        case_id = f"lstm-impl{impl}"
+        fingerprint = {"sites": {"input": {**site, "gates": gates}}, "carried_state_dropped": False}
+        cases[case_id] = {
+            "label": f"LSTM(8, dropout=0.25, implementation={impl})",
+            "cell": "lstm",
+            "config": {"layer": "LSTM", "args": {"dropout": 0.25, "implementation": impl}},
+            "claim": {"scheme": "variational", "rates": {"input": 0.25}},
+            "flag_group": "lstm-dropout",
+            "observation": {"fingerprint": fingerprint},
+        }
+        status = "fail" if impl == 2 else "pass"
+        results.append({"clause": FLAGS, "case": case_id, "status": status, "message": f"masks differ [{FLAGS}; x]"})
+    run = {"adapter": "flaglib", "framework": "flaglib", "versions": {"flaglib": "3.15"}, "cases": cases}
+    (tmp / "results").mkdir()
+    (tmp / "results" / "flaglib.json").write_text(json.dumps(run | {"results": results}))
+    return tmp / "results"
+
+
+FLAGS = "common.flags.performance_only"
+
+
+def test_explain_shows_both_fingerprints_of_a_flag_clause(tmp_path: Path) -> None:
+    text = explain("flaglib", "lstm-impl2", FLAGS, flag_pair(tmp_path))
+    assert text.splitlines()[0] == (
+        "# flaglib 3.15 `LSTM(8, dropout=0.25, implementation=2)`: implementation=2 draws one input mask for all 4"
+        f" gates where implementation=1 draws 4 input masks, one per gate [{FLAGS}]"
+    )
+    assert "| site | aspect | `lstm-impl2` | `lstm-impl1` |" in text
+    assert (
+        "| input | gates | shared | per_gate |" in text and "| input | resample | per_sequence | per_sequence |" in text
+    )
 
 
 def test_a_cell_counts_every_status_in_words() -> None:
@@ -128,3 +215,57 @@ def test_a_cell_counts_every_status_in_words() -> None:
     assert cell_summary({"not_applicable": 0, "pass": 0}) == "no data"
     assert cell_summary({"pass": 2, "surprise": 1}) == "2 pass · 1 surprise"  # an unknown status is not hidden
     assert WORDS["xfail"] == "deviates (known)" and WORDS["error"] == "crash"
+
+
+def test_findings_are_for_people(published: tuple[Path, Path]) -> None:
+    from .published import KerasLike
+
+    _, reports = published
+    text = (reports / "findings.md").read_text()
+    assert "```python" not in text and "import " not in text  # no script inline
+    assert "no scheme in the spec" not in text
+    for adapter, case in (("per_step", "lstm-variational"), ("keras_like", "lstm-variational")):
+        assert f"(case `{case}`)" in text and f"`dropspec explain {adapter} {case} " in text
+        link = f"repros/{adapter}/{case}.py"  # linked exactly where a repro was written (mutants have none)
+        assert (f"[{link}]({link})" in text) == (reports / link).is_file()
+    crash = text[text.index(f"(case `{KerasLike.CRASHES}`)") :]
+    assert crash.index("**crashes** with RuntimeError") < crash.index("the fused kernel refused this configuration")
+    assert f"`dropspec explain keras_like {KerasLike.CRASHES} common.runs.documented_configuration`" in crash
+    section = text[text.index("## keras_like") :]
+    reasons = re.findall(r'<a id="keras_like-known-\d+"></a>(.*)', section)
+    assert reasons and len(reasons) == len(set(reasons)) and "(known, [1](#keras_like-known-1))" in section
+
+
+def test_findings_never_cut_a_measured_value() -> None:
+    from dropspec.publish.findings import findings
+
+    value = "input mask resample=per_step at " + ", ".join(f"input@{n}" for n in range(80)) + ", but should be END"
+    reason = "the layer draws per step (it says so; really)"
+    tag = "[variational.input.time_invariant; L(['a']), seed=7]"
+    message = f"known deviation ({reason}; https://example.org/x): {value} {tag}"
+    record = {"label": "L(['a'])", "claim": {"scheme": "variational"}, "cell": "lstm", "observation": {}}
+    run = {
+        "adapter": "lib",
+        "cases": {"c": record},
+        "results": [{"clause": "variational.input.time_invariant", "case": "c", "status": "xfail", "message": message}],
+    }
+    text = findings([run], {"lib": {"c": "repros/lib/c.py"}})
+    assert "repro: [repros/lib/c.py](repros/lib/c.py)" in text
+    assert len(value) > 300 and f": {value}\n" in text and "seed=7" not in text
+    assert f"{reason} (https://example.org/x)" in text
+
+
+def test_findings_of_the_committed_matrix_are_light() -> None:
+    """reports/findings.md as the committed matrix's results make it: every deviating case id, well under 300 KB."""
+    from dropspec.publish.explain import run_from_matrix
+    from dropspec.publish.findings import findings
+
+    matrix = json.loads((ROOT / "reports" / "matrix.json").read_text())
+    runs = [run_from_matrix(matrix, a, ROOT / "reports") for a in matrix["adapters"]]
+    text = findings(runs)
+    assert len(text.encode()) < 250_000
+    bad = {
+        (run["adapter"], r["case"]) for run in runs for r in run["results"] if r["status"] in ("fail", "xfail", "error")
+    }
+    assert len(bad) > 200 and all(f"`dropspec explain {adapter} {case} " in text for adapter, case in bad)
+    assert "no scheme in the spec" not in text

@@ -30,13 +30,13 @@ class ExplainError(LookupError):
     """The adapter, case or clause asked for is not in the results; the message says what is."""
 
 
-def _known(what: str, asked: str, names: list[str], where: str) -> str:
+def _known(what: str, asked: str, names: list[str], where: str, listing: str = "reports/matrix.md") -> str:
     """One line: ``asked`` is not among ``names``; the closest ones, or all when they are few."""
     if len(names) <= 12:
         return f"{what} {asked!r} is not in {where}; known: {', '.join(names) or 'none'}"
     close = difflib.get_close_matches(asked, names, n=5, cutoff=0.3)
     hint = f"closest: {', '.join(close)}; " if close else ""
-    return f"{what} {asked!r} is not in {where} ({len(names)} known; {hint}reports/matrix.md lists them all)"
+    return f"{what} {asked!r} is not in {where} ({len(names)} known; {hint}{listing} lists them all)"
 
 
 def _from_results(path: Path) -> dict[str, Any]:
@@ -98,11 +98,13 @@ def run_from_matrix(matrix: dict[str, Any], adapter: str, reports_dir: Path) -> 
 
 
 def load(adapter: str, results_dir: Path, reports_dir: Path | None = None) -> dict[str, Any]:
-    """The adapter's run: ``results_dir/ADAPTER.json`` when present, else from ``reports_dir/matrix.json``."""
+    """The adapter's run: ``results_dir/ADAPTER.json`` when present, else from ``reports_dir/matrix.json``
+    (default: ``reports/`` next to ``results_dir``)."""
     path = results_dir / f"{adapter}.json"
     if path.is_file():
         return _from_results(path)
-    matrix_path = (reports_dir or Path("reports")) / "matrix.json"
+    # results/ and reports/ sit side by side in a checkout
+    matrix_path = (reports_dir or results_dir.parent / "reports") / "matrix.json"
     found = sorted(p.stem for p in results_dir.glob("*.json")) if results_dir.is_dir() else []
     if matrix_path.is_file():
         try:
@@ -130,6 +132,8 @@ def _gates(cell: str | None) -> int | None:
 def draws(site: str, aspect: str, value: Any, cell: str | None = None) -> str:
     """What a case does at a site, in words, for one aspect of its fingerprint (or of a scheme's rule)."""
     n = _gates(cell)
+    if aspect == "site":  # the site is dropped in one case and not in the other
+        return f"does not drop {site}" if value is None else f"drops {site}"
     if value is None and aspect != "scale":
         return f"does not drop {site}" if aspect == "site" else f"has no {aspect} for its {site} mask"
     words = {
@@ -160,7 +164,8 @@ def _differing(a: Any, b: Any) -> str:
     """The configuration keys where two cases differ, as ``key=value`` of ``a``."""
     x, y = _args(a), _args(b)
     keys = [k for k in x.keys() | y.keys() if x.get(k) != y.get(k)]
-    return ", ".join(f"{k}={x.get(k)!r}".replace("'", "") for k in sorted(keys)) or "this case"
+    said = [f"{k}={x[k]!r}".replace("'", "") if k in x else f"{k} unset" for k in sorted(keys)]
+    return ", ".join(said) or "this case"
 
 
 def _site_diff(fa: dict[str, Any], fb: dict[str, Any]) -> tuple[str, str, Any, Any] | None:
@@ -201,15 +206,24 @@ def title(data: dict[str, Any], case_id: str, scheme: Scheme, clause: Clause, re
         what = "no result (the clause does not apply to this case, or the run did not reach it)"
     elif status == "error":
         error = obs.get("error") or result.get("error") or {}
-        first = next((x for x in str(error.get("message", "")).splitlines() if x.strip()), "")
+        said = [x.strip() for x in str(error.get("message", "")).splitlines() if x.strip()]
+        # a short first line is often a framework's preamble ('Exception encountered when calling ...')
+        first = " ".join(said[:2]) if said and len(said[0]) < 60 else (said[0] if said else "")
         what = f"crashes with {error.get('type', 'an error')}: {first}"
     elif status == "not_measured":
         what = "not measured, because the case crashed"
     elif status == "not_applicable":
         what = f"does not apply ({measured(result['message'])[0]})"
     elif clause.check.kind in GROUPS:
-        for other in partners(data, case_id, clause):
-            theirs = (data["cases"][other].get("observation") or {}).get("fingerprint") or {}
+        # the partner that differs from this case in the fewest settings says most plainly what changed
+        def distance(other: str) -> int:
+            mine, theirs = _args(record.get("config")), _args(data["cases"][other].get("config"))
+            return sum(mine.get(k) != theirs.get(k) for k in mine.keys() | theirs.keys())
+
+        for other in sorted(partners(data, case_id, clause), key=distance):
+            theirs = (data["cases"][other].get("observation") or {}).get("fingerprint")
+            if theirs is None:  # it crashed: it has no masks to compare
+                continue
             diff = _site_diff(fp, theirs)
             if diff:
                 site, aspect, mine, other_value = diff
@@ -249,11 +263,11 @@ def _fingerprint_table(columns: list[tuple[str, dict[str, Any] | None]]) -> list
             cells = []
             for _, fp in columns:
                 s = ((fp or {}).get("sites") or {}).get(site)
-                cells.append("not dropped" if s is None else _fmt(s.get(aspect)))
+                cells.append("crashed" if fp is None else "not dropped" if s is None else _fmt(s.get(aspect)))
             if aspect in ("draws", "observed") and len(set(cells)) == 1 and len(columns) > 1:
                 continue  # sample sizes that agree say nothing in a comparison
             lines.append(f"| {site} | {aspect} | " + " | ".join(cells) + " |")
-    carried = [str((fp or {}).get("carried_state_dropped")) for _, fp in columns]
+    carried = ["crashed" if fp is None else str(fp.get("carried_state_dropped")) for _, fp in columns]
     lines.append("| carried state | dropped | " + " | ".join(carried) + " |")
     return lines
 
@@ -275,7 +289,7 @@ def explain(
         scheme, clause = spec.clause(clause_id)
     except KeyError:
         ids = [c.id for _, c in spec.clauses()]
-        raise ExplainError(_known("clause", clause_id, ids, "the spec") + "; `dropspec spec clauses`") from None
+        raise ExplainError(_known("clause", clause_id, ids, "the spec", "`dropspec spec clauses`")) from None
     data = load(adapter, results_dir, reports_dir)
     record = data.get("cases", {}).get(case_id)
     if record is None:
