@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Spec, default_spec
-from .statuses import cell_summary, load_results, verdict, word
+from .statuses import WORDS, behaviour_text, cell_summary, load_results, verdict, word
 
 # statuses that are a measurement of the release; a transition from or to anything else (a case the
 # release did not run) is not a change of behaviour
@@ -147,13 +147,14 @@ def build_history(series: dict[str, list[tuple[str, dict[str, Any]]]], spec: Spe
 
 
 def _behaviour(record: dict[str, Any]) -> dict[str, Any]:
-    """What a case did under one release: ``{"behaves_as": [...]}`` or ``{"error": "Type: first line"}``."""
+    """What a case did under one release: ``{"behaves_as": [...], "behaviour": name}`` or
+    ``{"error": "Type: first line"}``."""
     obs = record.get("observation") or {}
     error = obs.get("error")
     if error:
         first = next((line for line in str(error.get("message", "")).splitlines() if line.strip()), "")
         return {"error": f"{error.get('type', 'Error')}: {first[:200]}"}
-    return {"behaves_as": list(obs.get("behaves_as") or [])}
+    return {"behaves_as": list(obs.get("behaves_as") or []), "behaviour": behaviour_text(record)}
 
 
 def verdict_text(cell: dict[str, Any]) -> str:
@@ -166,7 +167,8 @@ def _schemes(b: dict[str, Any] | None) -> str:
         return "not run"
     if "error" in b:
         return "crash"
-    return ", ".join(b["behaves_as"]) or "no scheme in the spec"
+    # the behaviour's name (a history.json of older code has only the schemes matched)
+    return b.get("behaviour") or ", ".join(b["behaves_as"]) or WORDS["not_measured"]
 
 
 def release_changes(series: dict[str, Any]) -> list[dict[str, Any]]:
