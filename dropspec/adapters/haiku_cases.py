@@ -28,17 +28,17 @@ NO_RECIPE = (
 )
 DROPOUT_DOC = (
     'hk.dropout: "Randomly drop units in the input at a given rate." ... "rng: A JAX random key." ... "Returns: x, '
-    f'but dropped out and scaled by 1 / (1 - rate)." {API}#dropout'
+    f'but dropped out and scaled by 1 / (1 - rate)." {API}#haiku.dropout'
 )
 NEXT_RNG_DOC = (
     'hk.next_rng_key: "Returns a unique JAX random key split from the current global key." ... "A unique (within a '
-    f'call to init or apply) JAX rng key" {API}#next-rng-key'
+    f'call to init or apply) JAX rng key" {API}#haiku.next_rng_key'
 )
-LSTM_DOC = f'hk.LSTM: "The implementation is based on [Zaremba et al. 2014]" {API}#lstm'
+LSTM_DOC = f'hk.LSTM: "The implementation is based on [Zaremba et al. 2014]" {API}#haiku.LSTM'
 UNROLL_DOC = (
     'hk.dynamic_unroll: "A *dynamic* unroll preserves the loop structure when executed inside jax.jit. See '
     'static_unroll for an unroll function which replaces a loop with its body repeated multiple times." '
-    f"{API}#dynamic-unroll"
+    f"{API}#haiku.dynamic_unroll"
 )
 
 # (site, keys): the claim, and how a user writes it ($core: the core as written)
