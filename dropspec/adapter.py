@@ -26,6 +26,9 @@ class Adapter(ABC):
     #: known deviations as data (see ``dropspec/adapters/deviations/``); a third-party adapter names its own
     #: file here, the built-in ones live in that folder under the adapter's name
     deviations_file: str | None = None
+    #: whether ``run`` honours each call's own ``CallInputs.training`` (a model built once, then called in
+    #: training and in inference mode): the engine then checks that every call's flag is honoured
+    per_call_training: bool = False
 
     def unavailable_reason(self) -> str | None:
         """``None`` when the framework can run here, else why not and how to fix it."""

@@ -40,6 +40,10 @@ class Case:
     rate_group: str | None = None
     label: str = ""  # how a user would write it, e.g. "keras.layers.LSTM(8, dropout=0.25)"
     dtype: str | None = None  # "float64" for a case that runs in double precision; None: the adapter's dtype
+    # how the layer is called (``dropspec.modes``): "eager" is a plain call; the other modes of one
+    # configuration share a ``mode_group`` with its eager case, whose masks they must keep
+    mode: str = "eager"
+    mode_group: str | None = None
 
     @property
     def title(self) -> str:
@@ -48,8 +52,10 @@ class Case:
 
 @dataclass
 class CallInputs:
-    """The inputs of one call: ``x`` is ``(T, B, I)``; ``c0`` only for the LSTM."""
+    """The inputs of one call: ``x`` is ``(T, B, I)``; ``c0`` only for the LSTM. ``training`` set on the
+    calls of one run gives each call its own flag (train, then eval, then train, on one model)."""
 
     x: np.ndarray
     h0: np.ndarray
     c0: np.ndarray | None = None
+    training: bool | None = None  # this call's training flag; None: the run's

@@ -14,7 +14,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fi
 from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, part_of, site_key
 from .messages import case_tag, verdict_message
+from .modes import EAGER, MODES
 from .naming import Behaviour, name_behaviour
 from .paths import safe_name
 from .recovery import TOL, Recovered, recover
@@ -63,6 +64,7 @@ class Observation:
     replay_error: float | None = None
     replay_unknown: int = 0
     seed_reproducible: bool | None = None
+    training_sequence: dict[str, list] | None = None
     state_growth: StateGrowth | None = None
     runs: int = 0
     seconds: float = 0.0
@@ -78,6 +80,7 @@ class Observation:
             "replay_error": self.replay_error,
             "replay_unknown": self.replay_unknown,
             "seed_reproducible": self.seed_reproducible,
+            "training_sequence": self.training_sequence,
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
             "notes": self.recovered.notes if self.recovered else [],
@@ -85,8 +88,8 @@ class Observation:
         }
 
 
-def _random_calls(case: Case, rng: np.random.Generator, same: bool = False) -> list[CallInputs]:
-    """Random inputs for ``CALLS`` calls; with ``same`` every call gets the first call's inputs."""
+def _random_calls(case: Case, rng: np.random.Generator, same: bool = False, n: int = CALLS) -> list[CallInputs]:
+    """Random inputs for ``n`` calls; with ``same`` every call gets the first call's inputs."""
     cell, shape = case.cell, (case.batch, case.cell.hidden_size)
     if cell.stacked:
         shape = (cell.parts, *shape)
@@ -99,7 +102,7 @@ def _random_calls(case: Case, rng: np.random.Generator, same: bool = False) -> l
         )
 
     calls = [one()]
-    calls += [calls[0] if same else one() for _ in range(CALLS - 1)]
+    calls += [calls[0] if same else one() for _ in range(n - 1)]
     return calls
 
 
@@ -176,6 +179,27 @@ def check_traces(case: Case, calls: Sequence[CallInputs], traces: Sequence[Trace
     return traces
 
 
+TRAINING_SEQUENCE = (True, False, True)  # on one model: is each call's flag honoured, whatever came before?
+
+
+def training_sequence(
+    case: Case, params: Params | list[Params], rng: np.random.Generator, run: Callable, rtol: float, atol: float
+) -> dict[str, list]:
+    """Call one model with the flags of ``TRAINING_SEQUENCE`` on fresh inputs; per call, whether its
+    outputs equal the reference without dropout (an inference call must; a training call of a layer that
+    drops must not)."""
+    calls = [
+        replace(c, training=flag)
+        for c, flag in zip(_random_calls(case, rng, n=len(TRAINING_SEQUENCE)), TRAINING_SEQUENCE)
+    ]
+    got = run(params, calls, training=True)
+    plain = [run_cell(case.cell, params, c.x, c.h0, c.c0) for c in calls]
+    return {
+        "flags": list(TRAINING_SEQUENCE),
+        "equals_reference": [_max_excess([g], [w], rtol, atol) <= 1.0 for g, w in zip(got, plain)],
+    }
+
+
 def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observation:
     """Run ``case`` through the inference check, mask recovery and the replay. Never raises."""
     spec = spec or default_spec()
@@ -219,6 +243,8 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         masks, obs.replay_unknown = complete(case.cell, obs.recovered.masks)
         want = run_calls(case.cell, params, [(c.x, c.h0, c.c0) for c in calls], masks)
         obs.replay_error = _max_excess(first, want, rtol, atol)
+        if adapter.per_call_training:  # train, eval, train on one model: one run more
+            obs.training_sequence = training_sequence(case, params, rng, run, rtol, atol)
         if obs.fingerprint.memory_dropped:  # how a state dropped on its memory path grows: 3 runs more
             obs.state_growth = state_growth(case.cell, case.steps, case.batch, run)
             if obs.state_growth is not None:
@@ -433,6 +459,50 @@ class Judge:
             "the same masks in every case of the flag group",
         )
 
+    def mode_invariance(self):
+        return self._same_masks_as_eager(reload=False)
+
+    def reload_invariance(self):
+        return self._same_masks_as_eager(reload=True)
+
+    def _same_masks_as_eager(self, reload: bool):
+        mode = self.case.mode
+        if mode == EAGER:
+            return self.na("the eager call is what the call modes are compared with")
+        if (MODES[mode].kind == "reload") != reload:
+            other = "the clause on call modes" if reload else "the clause on reloads"
+            return self.na(f"{mode} is {'not ' if reload else ''}a reload; {other} judges it")
+        eager = [
+            self.suite.observation(c)
+            for c in self.suite.cases
+            if c.mode_group == self.case.mode_group and c.mode == EAGER and c is not self.case
+        ]
+        if not eager or eager[0].fingerprint is None:
+            return self.na("the same configuration called eagerly was not measured")
+        differ = mode_differences(eager[0].fingerprint, self.obs.fingerprint)
+        return self.verdict(
+            not differ,
+            f"{mode} vs eager: " + ("; ".join(differ) if differ else "the same masks"),
+            f"the masks of {eager[0].case.id}",
+        )
+
+    def training_flag(self):
+        seq = self.obs.training_sequence
+        if seq is None:
+            return self.na("the adapter runs every call of a run with one training flag")
+        dropped = bool(self.obs.fingerprint.sites)
+        want = [not (flag and dropped) for flag in seq["flags"]]
+        got = seq["equals_reference"]
+        words = ", ".join(
+            f"{'train' if flag else 'eval'}={'as without dropout' if same else 'dropped'}"
+            for flag, same in zip(seq["flags"], got)
+        )
+        expected = ", ".join(
+            f"{'train' if flag else 'eval'}={'as without dropout' if same else 'dropped'}"
+            for flag, same in zip(seq["flags"], want)
+        )
+        return self.verdict(got == want, f"calls on one model: {words}", expected)
+
     def site_independence(self):
         others = [o for o in self.group("rate_group") if o.fingerprint is not None]
         if not others:
@@ -449,6 +519,27 @@ class Judge:
 
 def _structure(fp: Fingerprint) -> dict[str, tuple]:
     return {s.site: (s.resample, s.gates, s.batch, round(s.scale, 3)) for s in fp.sites.values()}
+
+
+def mode_differences(eager: Fingerprint, other: Fingerprint) -> list[str]:
+    """How a call mode's masks differ from the eager call's, in words: dropped sites, resampling, gates,
+    batch sharing (where both calls can show it: a batch of one cannot), scale, and the carried state."""
+    out = [f"{site} dropped only eagerly" for site in sorted(set(eager.sites) - set(other.sites))]
+    out += [f"{site} dropped only in this mode" for site in sorted(set(other.sites) - set(eager.sites))]
+    for site in sorted(set(eager.sites) & set(other.sites)):
+        a, b = eager.sites[site], other.sites[site]
+        for aspect in ("resample", "gates", "batch"):
+            x, y = getattr(a, aspect), getattr(b, aspect)
+            undecided = {x, y} == {"per_sequence", "reused_across_calls"} and max(
+                a.coincidence, b.coincidence
+            ) >= COINCIDENCE
+            if x is not None and y is not None and x != y and not undecided:  # too few units to tell a reuse
+                out.append(f"{site} {aspect}={y} (eager: {x})")
+        if abs(a.scale - b.scale) > TOL * max(1.0, a.scale):
+            out.append(f"{site} scale={b.scale:.4g} (eager: {a.scale:.4g})")
+    if eager.carried_state_dropped != other.carried_state_dropped:
+        out.append(f"carried state dropped={other.carried_state_dropped} (eager: {eager.carried_state_dropped})")
+    return out
 
 
 ProgressFn = Callable[[Result], None]

@@ -44,6 +44,9 @@ CheckKind = Literal[
     "new_call_new_masks",  # a second call draws new masks
     "flag_invariance",  # a performance-only flag does not change the masks drawn
     "site_independence",  # one site's masks keep their structure when another site's rate changes
+    "mode_invariance",  # a call mode (compiled, unrolled, ...) draws the masks of the eager call
+    "reload_invariance",  # a reloaded layer draws the masks of the original
+    "training_flag",  # each call's training flag is honoured, whatever the calls before it were
 ]
 SITE_CHECKS = {"site_resample", "site_gates", "site_batch", "site_scale", "site_rate", "site_inactive"}
 

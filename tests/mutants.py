@@ -19,7 +19,7 @@ from dropspec.spec import MaskRule, default_spec
 
 
 def cases(scheme: str, cells: Sequence[str] = ("lstm", "gru_reset_after")) -> list[Case]:
-    return [c for c in reference_cases() if c.claim.scheme == scheme and c.cell.name in cells]
+    return [c for c in reference_cases() if c.claim.scheme == scheme and c.cell.name in cells and c.mode == "eager"]
 
 
 class Mutant(ReferenceAdapter):
@@ -172,9 +172,8 @@ class HiddenNoise(ReferenceAdapter):
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         traces = super().run(case, params, calls, seed=seed, training=training)
         off_diagonal = np.abs(params.w_hh[: case.cell.hidden_size]).sum() - np.abs(np.diag(params.w_hh)).sum()
-        if training and off_diagonal > 0:
-            return [replace(t, y=t.y * 1.01) for t in traces]
-        return traces
+        flags = [training if c.training is None else c.training for c in calls]
+        return [replace(t, y=t.y * 1.01) if on and off_diagonal > 0 else t for t, on in zip(traces, flags)]
 
 
 def replace_rule(rule: MaskRule, **change: str) -> MaskRule:
@@ -283,6 +282,53 @@ class CarriedInsteadOfStateIn(ReferenceAdapter):
         return sample_masks(case.cell, [rule], rates, case.steps, case.batch, calls, rng)
 
 
+class ModeChangesMasks(ReferenceAdapter):
+    """A call mode (here a batch of one) that draws a fresh mask every step, as a compiled path might."""
+
+    name = "mode_changes_masks"
+
+    def __init__(self) -> None:
+        super().__init__([c for c in reference_cases() if c.mode_group == "lstm-variational"])
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        if case.mode == "eager" or case.mode.startswith("reload"):  # reloads: ReloadChangesMasks
+            return super().masks(case, calls, rng)
+        rules = [replace_rule(r, resample="per_step") for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class ReloadChangesMasks(ReferenceAdapter):
+    """A layer rebuilt from its configuration that draws one mask per gate where the original shares one."""
+
+    name = "reload_changes_masks"
+
+    def __init__(self) -> None:
+        super().__init__([c for c in reference_cases() if c.mode_group == "lstm-variational"])
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        if not case.mode.startswith("reload"):
+            return super().masks(case, calls, rng)
+        rules = [replace_rule(r, gates="per_gate") for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class StickyTraining(ReferenceAdapter):
+    """Dropout stays on for an inference call once the model has run a training call (pytorch's reports of
+    dropout left on after a training forward)."""
+
+    name = "sticky_training"
+
+    def __init__(self) -> None:
+        super().__init__(cases("variational", ("lstm",)))
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        flags = [training if c.training is None else c.training for c in calls]
+        sticky = [any(flags[: n + 1]) for n in range(len(flags))]
+        return super().run(
+            case, params, [replace(c, training=f) for c, f in zip(calls, sticky)], seed=seed, training=training
+        )
+
+
 # mutant -> (the clause that names its deviation, every clause it must fail, or None when the
 # mutant's failures beyond that clause are random)
 V = "variational"
@@ -309,6 +355,15 @@ EXPECTED = {
     CoupledSites: ("common.sites.independent", {"common.sites.independent", f"{V}.input.time_invariant"}),
     Unseeded: ("common.seed.reproducible", None),
     HiddenNoise: ("common.replay.explained", {"common.replay.explained"}),
+    ModeChangesMasks: (
+        "common.modes.masks",
+        {"common.modes.masks", f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"},
+    ),
+    ReloadChangesMasks: (
+        "common.modes.reload",
+        {"common.modes.reload", f"{V}.input.shared_gates", f"{V}.recurrent.shared_gates"},
+    ),
+    StickyTraining: ("common.flags.training", {"common.flags.training"}),
     WeightPerStep: ("weight_drop.weight_hh.time_invariant", {"weight_drop.weight_hh.time_invariant"}),
     WeightPerSample: ("weight_drop.weight_hh.batch_shared", {"weight_drop.weight_hh.batch_shared"}),
     WeightNoScaling: ("weight_drop.weight_hh.scale", {"weight_drop.weight_hh.scale"}),

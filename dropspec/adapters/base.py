@@ -19,6 +19,7 @@ import ast
 import importlib
 import json
 import linecache
+import textwrap
 from collections.abc import Sequence
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -68,16 +69,22 @@ def python_literal(value: Any, indent: int = 0) -> str:
     return opening + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + closing
 
 
-def compose_repro(source: str, title: str, config: dict[str, Any]) -> str:
+def compose_repro(source: str, title: str, config: dict[str, Any], imports: str | None = None) -> str:
     """A model module's ``source`` with ``CONFIG = config`` and a comment naming the configuration as a user
-    writes it (``title``) inserted after the module's last top-level import."""
+    writes it (``title``) inserted after the module's last top-level import. ``imports``, when given, replaces
+    the module's import block (its first to its last top-level import, with what lies between)."""
     tree = ast.parse(source)
-    imports = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    nodes = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     docstring = tree.body[0].end_lineno if ast.get_docstring(tree) else 0
-    cut = imports[-1].end_lineno if imports else docstring
+    cut = nodes[-1].end_lineno if nodes else docstring
     lines = source.splitlines(keepends=True)
     head, tail = "".join(lines[:cut]).rstrip("\n"), "".join(lines[cut:]).strip("\n")
-    block = f"# {title}\nCONFIG = {python_literal(config)}"
+    if imports is not None:
+        start = nodes[0].lineno - 1 if nodes else docstring
+        head = "\n\n".join(part for part in ("".join(lines[:start]).strip("\n"), imports.strip("\n")) if part)
+    # a long title is wrapped, so the repro stays within ruff's line length (120)
+    comment = textwrap.fill(title, 120, initial_indent="# ", subsequent_indent="# ", break_long_words=False)
+    block = f"{comment}\nCONFIG = {python_literal(config)}"
     return "\n\n".join(part for part in (head, block) if part) + "\n\n\n" + tail + "\n"
 
 
@@ -95,6 +102,7 @@ class ModelAdapter(Adapter):
     requires: tuple[str, ...] = ()  # modules that must import for the adapter to run
     packages: tuple[str, ...] = ()  # distributions whose versions the results record
     install: str = ""  # how to get the framework, e.g. "`pip install torch==2.13.0`, or run `tox -e torch`"
+    per_call_training = True  # call() takes each call's flag, on a model built once per run
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
         self._cases = list(cases) if cases is not None else None
@@ -130,8 +138,13 @@ class ModelAdapter(Adapter):
     def model_source(self) -> str:
         return (MODELS_DIR / self.model_module).read_text()
 
+    def imports(self) -> str | None:
+        """The repro's import lines where they differ per adapter (Keras 3 sets ``KERAS_BACKEND`` before
+        ``import keras``; tf-keras imports ``tf_keras as keras``); None keeps the model module's own."""
+        return None
+
     def repro(self, case: Case) -> str:
-        return compose_repro(self.model_source, case.title, case.config)
+        return compose_repro(self.model_source, case.title, case.config, self.imports())
 
     def functions(self, case: Case) -> dict[str, Any]:
         """The namespace of the case's repro, executed once per case."""
@@ -163,6 +176,6 @@ class ModelAdapter(Adapter):
             raise UnrepresentableParams(f"{self.name} {case.id}: {exc}") from exc
         traces = []
         for c in calls:
-            y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training)
+            y, h, c_n = fns["call"](model, c.x, c.h0, c.c0, training if c.training is None else c.training)
             traces.append(Trace(y=y, h=h, c=c_n if case.cell.kind == "lstm" else None))
         return traces

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..masks import keep_scale, sample_case_masks
+from ..modes import expand
 from ..reference import Cell, Params, Trace, run_cell
 from ..spec import default_spec
 from .base import MODELS_DIR, Adapter, CallInputs, Case, Claim, compose_repro
@@ -93,7 +94,12 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
                     batch=batch,
                 )
             )
-    return cases
+    # call modes: the oracle has none of its own, so these variants must keep every mask of the eager call
+    # (they give the clauses on call modes and reloads a case the reference passes, and the mutants a target)
+    return expand(cases, {name: lambda c: c.id in MODE_CASES for name in ("batch_one", "reload_config")})
+
+
+MODE_CASES = ("lstm-variational", "gru_reset_after-variational")
 
 
 # The reference as a user could paste it into a bug report: plain numpy, masks drawn by ``RULES``.
@@ -130,6 +136,7 @@ class ReferenceAdapter(Adapter):
     name = "reference"
     framework = "dropspec-reference"
     dtype = np.float64
+    per_call_training = True
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
         self._cases = list(cases) if cases is not None else None
@@ -160,5 +167,8 @@ class ReferenceAdapter(Adapter):
 
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         rng = np.random.default_rng(seed)
-        masks = self.masks(case, len(calls), rng) if training else [None for _ in calls]
-        return [run_cell(case.cell, params, c.x, c.h0, c.c0, m) for c, m in zip(calls, masks)]
+        flags = [training if c.training is None else c.training for c in calls]
+        masks = self.masks(case, len(calls), rng) if any(flags) else [None for _ in calls]
+        return [
+            run_cell(case.cell, params, c.x, c.h0, c.c0, m if on else None) for c, m, on in zip(calls, masks, flags)
+        ]
