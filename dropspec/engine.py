@@ -68,6 +68,7 @@ class Observation:
     state_growth: StateGrowth | None = None
     runs: int = 0
     seconds: float = 0.0
+    framework_seconds: float = 0.0  # inside the adapter's runs
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class Observation:
             "training_sequence": self.training_sequence,
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
+            "framework_seconds": round(self.framework_seconds, 3),
             "notes": self.recovered.notes if self.recovered else [],
             "state_growth": self.state_growth.as_dict() if self.state_growth else None,
         }
@@ -210,7 +212,10 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
 
     def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
         obs.runs += 1
-        return check_traces(case, calls, adapter.run(case, params, calls, seed=case.seed, training=training))
+        started = time.perf_counter()
+        traces = adapter.run(case, params, calls, seed=case.seed, training=training)
+        obs.framework_seconds += time.perf_counter() - started  # the rest of the case's time is dropspec's
+        return check_traces(case, calls, traces)
 
     try:
         params = random_params(case.cell, rng)
