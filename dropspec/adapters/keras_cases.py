@@ -1,0 +1,183 @@
+"""The cases of Keras' recurrent dropout, shared by Keras 3 (``keras3.py``) and tf-keras (``tf_keras.py``), with
+the documentation each claim rests on.
+
+The product: four cells (SimpleRNN, LSTM, GRU reset after and before) x three ways to set the rates
+(``dropout``, ``recurrent_dropout``, both) x four harnesses (the layer, under every ``implementation`` and
+``use_cudnn`` value, which are performance flags; the cell inside ``keras.layers.RNN``; the cell in a Python
+loop; the same loop resetting its masks, rates both only), then five Dropout layers around a plain LSTM.
+A case's ``config`` is ``models/keras_model.py``'s CONFIG: the model as a user writes it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..case import Case, Claim
+from ..reference import Cell
+
+P = 0.25  # every rate; 1/(1-p) = 4/3 is far from 1, so kept units are easy to tell apart
+STEPS, BATCH, WIDTH = 8, 16, 8
+
+# --- documentation the claims rest on (quotes, verbatim) -----------------------------------------
+KERAS_RNN_DOC = (
+    'Keras documents `dropout` as "Float between 0 and 1. Fraction of the units to drop for the linear '
+    'transformation of the inputs." and `recurrent_dropout` as "Float between 0 and 1. Fraction of the units '
+    'to drop for the linear transformation of the recurrent state." One fraction for the one linear '
+    "transformation of the inputs (and one for the recurrent state), nothing about gates or steps: read as tied "
+    "variational dropout (Gal and Ghahramani 2016; their code's README credits Keras with this scheme)."
+)
+KERAS_URLS = {
+    "rnn": "https://keras.io/api/layers/recurrent_layers/simple_rnn/",
+    "lstm": "https://keras.io/api/layers/recurrent_layers/lstm/",
+    "gru": "https://keras.io/api/layers/recurrent_layers/gru/",
+}
+DROPOUT_URL = "https://keras.io/api/layers/regularization_layers/dropout/"
+DROPOUT_DOC = (
+    'keras.layers.Dropout: "The Dropout layer randomly sets input units to 0 with a frequency of rate at each '
+    'step during training time [...] Inputs not set to 0 are scaled up by 1 / (1 - rate)". Before a recurrent '
+    "layer its input is (batch, timesteps, features), so every element, every step, draws its own mask: "
+    f"Zaremba et al.'s non-recurrent dropout. {DROPOUT_URL}"
+)
+NOISE_DOC = (
+    'keras.layers.Dropout, noise_shape: "if your inputs have shape (batch_size, timesteps, features) and you '
+    "want the dropout mask to be the same for all timesteps, you can use noise_shape=(batch_size, 1, "
+    f'features)." One mask per sample and sequence on the inputs: variational dropout of the input only. {DROPOUT_URL}'
+)
+FEATURE_DOC = (
+    'keras.layers.Dropout, noise_shape: "1D integer tensor representing the shape of the binary dropout mask that '
+    'will be multiplied with the input." With (1, 1, features) one mask is shared by every sample and step. '
+    f"{DROPOUT_URL}"
+)
+SPATIAL_DOC = (
+    'keras.layers.SpatialDropout1D: "This version performs the same function as Dropout, however, it drops '
+    'entire 1D feature maps instead of individual elements." A feature map of a (batch, timesteps, features) '
+    "input is one feature over all steps of one sample: variational dropout of the input only. "
+    "https://keras.io/api/layers/regularization_layers/spatial_dropout1d/"
+)
+AFTER_DOC = (
+    "keras.layers.Dropout after a layer with return_sequences=True drops the emitted sequence, element by element "
+    "and step by step (Zaremba et al. drop the output of a layer as the input of the next one): claimed as "
+    f"output_dropout, spec/schemes/output_dropout.yaml. {DROPOUT_URL}"
+)
+
+# --- the axes ----------------------------------------------------------------------------------------
+CELLS = (
+    Cell("rnn", WIDTH, WIDTH),
+    Cell("lstm", WIDTH, WIDTH),
+    Cell("gru", WIDTH, WIDTH, reset_after=True),
+    Cell("gru", WIDTH, WIDTH, reset_after=False),
+)
+LAYER = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+DROPS = {  # case suffix -> (constructor rates, claimed rates)
+    "dropout": ({"dropout": P}, {"input": P, "recurrent": 0.0}),
+    "recurrent": ({"recurrent_dropout": P}, {"input": 0.0, "recurrent": P}),
+    "both": ({"dropout": P, "recurrent_dropout": P}, {"input": P, "recurrent": P}),
+}
+SEQ = {"return_sequences": True, "return_state": True}
+LOOPS = {  # harness -> (the drops it runs, how the loop is written)
+    "loop": (tuple(DROPS), "cell(x_t, states, training=True) for each t, no reset between sequences"),
+    "loop_reset": (
+        ("both",),
+        "cell(x_t, states, training=True) for each t; "
+        "cell.reset_dropout_mask() and cell.reset_recurrent_dropout_mask() after each sequence",
+    ),
+}
+# Dropout layers around a plain LSTM (the user questions): case suffix -> (where, layer, claim)
+AROUND = {
+    "dropout_before": (
+        "before",
+        {"layer": "Dropout", "args": {"rate": P}},
+        Claim("zaremba", {"input": P}, DROPOUT_DOC),
+    ),
+    "spatial_dropout_before": (
+        "before",
+        {"layer": "SpatialDropout1D", "args": {"rate": P}},
+        Claim("variational", {"input": P, "recurrent": 0.0}, SPATIAL_DOC),
+    ),
+    "dropout_noise_b1f_before": (
+        "before",
+        {"layer": "Dropout", "args": {"rate": P, "noise_shape": [BATCH, 1, WIDTH]}},
+        Claim("variational", {"input": P, "recurrent": 0.0}, NOISE_DOC),
+    ),
+    "dropout_noise_11f_before": (
+        "before",
+        {"layer": "Dropout", "args": {"rate": P, "noise_shape": [1, 1, WIDTH]}},
+        Claim("feature_dropout", {"input": P}, FEATURE_DOC),
+    ),
+    "dropout_after": (
+        "after",
+        {"layer": "Dropout", "args": {"rate": P}},
+        Claim("output_dropout", {"output": P}, AFTER_DOC),
+    ),
+}
+
+
+def signature(name: str, args: dict[str, Any]) -> str:
+    """``keras.layers.NAME(units, key=value, ...)``, as a user writes it."""
+    parts = [repr(v) for k, v in args.items() if k == "units"]
+    parts += [f"{k}={v!r}" for k, v in args.items() if k != "units"]
+    return f"keras.layers.{name}({', '.join(parts)})"
+
+
+def keras_cases(*, use_cudnn: bool) -> list[Case]:
+    """Every case; ``use_cudnn``: the LSTM and GRU take that argument (Keras 3; tf-keras has none)."""
+    out: list[Case] = []
+    for cell in CELLS:
+        for drop in DROPS:
+            out += _cell_cases(cell, drop, use_cudnn)
+    lstm = CELLS[1]
+    plain = {"units": WIDTH, **SEQ}
+    for suffix, (where, extra, claim) in AROUND.items():
+        main = signature("LSTM", plain)
+        wrapped = f"keras.layers.{extra['layer']}({', '.join(f'{k}={v!r}' for k, v in extra['args'].items())})"
+        label = f"{wrapped} -> {main}" if where == "before" else f"{main} -> {wrapped}"
+        config = {"layer": "LSTM", "args": dict(plain), "harness": "layer", where: extra, **_shape(lstm)}
+        out.append(_case(lstm, f"lstm-{suffix}", config, claim, label))
+    return out
+
+
+def _cell_cases(cell: Cell, drop: str, use_cudnn: bool) -> list[Case]:
+    """One cell and one way to set the rates, under every harness."""
+    rates, claimed = DROPS[drop]
+    claim = Claim("variational", claimed, doc=f"{KERAS_RNN_DOC} {KERAS_URLS[cell.kind]}")
+    gru = {"reset_after": cell.reset_after} if cell.kind == "gru" else {}
+    impls = [None] if cell.kind == "rnn" else [1, 2]
+    # use_cudnn only changes the code path when recurrent_dropout is 0 (cuDNN cannot do it)
+    cudnns = [None, False] if use_cudnn and cell.kind != "rnn" and drop == "dropout" else [None]
+    out = []
+    # the layer: every implementation and use_cudnn value is a performance flag
+    for impl in impls:
+        for cudnn in cudnns:
+            args: dict[str, Any] = {"units": WIDTH, **rates, **gru, **SEQ}
+            args |= {"implementation": impl} if impl is not None else {}
+            args |= {"use_cudnn": cudnn} if cudnn is not None else {}
+            tag = (f"-impl{impl}" if impl is not None else "") + ("-nocudnn" if cudnn is not None else "")
+            config = {"layer": LAYER[cell.kind], "args": args, "harness": "layer", **_shape(cell)}
+            label = signature(LAYER[cell.kind], args)
+            groups = {"flag_group": f"{cell.name}-layer-{drop}", "rate_group": f"{cell.name}-layer{tag}"}
+            out.append(_case(cell, f"{cell.name}-layer-{drop}{tag}", config, claim, label, **groups))
+    # the cell inside keras.layers.RNN, with the default implementation
+    name, impl = LAYER[cell.kind] + "Cell", impls[-1]
+    args = {"units": WIDTH, **rates, **gru} | ({"implementation": impl} if impl is not None else {})
+    tag = f"-impl{impl}" if impl is not None else ""
+    config = {"layer": name, "args": args, "harness": "rnn", "rnn_args": dict(SEQ), **_shape(cell)}
+    label = f"keras.layers.RNN({signature(name, args)}, return_sequences=True, return_state=True)"
+    groups = {"flag_group": f"{cell.name}-rnn_cell-{drop}", "rate_group": f"{cell.name}-rnn_cell{tag}"}
+    out.append(_case(cell, f"{cell.name}-rnn_cell-{drop}{tag}", config, claim, label, **groups))
+    # the cell called step by step in a Python loop, over several batches
+    for harness, (drops, how) in LOOPS.items():
+        if drop in drops:
+            args = {"units": WIDTH, **rates, **gru}
+            config = {"layer": name, "args": args, "harness": harness, **_shape(cell)}
+            label = f"cell = {signature(name, args)}; {how}"
+            group = f"{cell.name}-loop" if harness == "loop" else None
+            out.append(_case(cell, f"{cell.name}-{harness}-{drop}", config, claim, label, rate_group=group))
+    return out
+
+
+def _shape(cell: Cell) -> dict[str, list[int]]:
+    return {"input_shape": [BATCH, STEPS, cell.input_size]}
+
+
+def _case(cell: Cell, cid: str, config: dict, claim: Claim, label: str, **groups: str | None) -> Case:
+    return Case(cid, cell, config, claim, steps=STEPS, batch=BATCH, label=label, **groups)
