@@ -34,7 +34,8 @@ def test_readme_plugin_command_works_as_written(tmp_path: Path) -> None:
     name, _, value = env_part.partition("=")
     env = {**os.environ, name: value.strip('"')}
     script = Path(sys.executable).parent / "dropspec"  # the console script: it does not put "." on sys.path
-    cli = [str(script)] if script.exists() else [sys.executable, "-I", "-c", "from dropspec.cli import main; main()"]
+    fallback = [sys.executable, "-I", "-c", "import sys; from dropspec.cli import main; sys.exit(main())"]
+    cli = [str(script)] if script.exists() else fallback
     done = subprocess.run(cli + shlex.split(args), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (tmp_path / "results" / "mycell.json").is_file()
