@@ -54,6 +54,18 @@ def pytest_configure(config: pytest.Config) -> None:
     suite.on_result = lambda r: results.add(r, suite._observations.get(r.case))
     suite.on_observe = results.observing
     config._dropspec = (suite, results)  # type: ignore[attr-defined]
+    # a clause of a scheme the case does not claim is not a test: recorded as not applicable, with its
+    # reason, without a pytest item (most pairs are; collecting and printing them cost more than judging)
+    for clause_id, case_id in _pairs(suite, applicable=False):
+        suite.evaluate(clause_id, case_id)
+
+
+def _pairs(suite: Suite, applicable: bool) -> list[tuple[str, str]]:
+    return [
+        (clause.id, case.id)
+        for clause, case in suite.pairs()
+        if (suite.applies(suite.spec.clause(clause.id)[0], case) is None) == applicable
+    ]
 
 
 def pytest_runtestloop(session: pytest.Session) -> None:
@@ -79,7 +91,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if suite.unavailable:
         metafunc.parametrize(("clause_id", "case_id"), [(None, None)], ids=[f"{suite.adapter.name}-unavailable"])
         return
-    pairs = [(clause.id, case.id) for clause, case in suite.pairs()]
+    pairs = _pairs(suite, applicable=True)
     metafunc.parametrize(("clause_id", "case_id"), pairs, ids=[f"{a}::{b}" for a, b in pairs])
 
 
