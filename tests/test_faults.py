@@ -153,8 +153,10 @@ def test_a_killed_run_keeps_every_finished_case_and_says_it_is_incomplete(tmp_pa
     assert not (tmp_path / "slow_last_case.json").exists()
     data = json.loads(partial.read_text())
     assert data["complete"] is False and data["in_flight"] == CASE_IDS[-1]
-    finished = {r["case"] for r in data["results"]}
+    finished = {cid for cid, record in data["cases"].items() if record.get("observation")}
     assert finished == set(CASE_IDS[:2]), finished
+    judged_once = [r for r in data["results"] if r["status"] != "not_applicable"]
+    assert {r["case"] for r in judged_once} == finished
     per_case = {c: sum(r["case"] == c for r in data["results"]) for c in finished}
     assert len(set(per_case.values())) == 1, f"every clause of each finished case is on disk: {per_case}"
     [shown] = load_results(tmp_path)

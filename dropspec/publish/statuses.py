@@ -140,7 +140,7 @@ def run_state(run: Mapping[str, Any], spec_hash: str | None = None) -> str | Non
     against this spec. Results files from before these fields existed are taken as complete."""
     notes = []
     if run.get("complete") is False:
-        done = len({r["case"] for r in run.get("results", [])})
+        done = sum(1 for record in run.get("cases", {}).values() if record.get("observation"))  # measured cases
         note = f"incomplete: {done} of {run.get('expected_cases', '?')} cases"
         if run.get("in_flight"):
             note += f", stopped during case {run['in_flight']}"
