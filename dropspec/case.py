@@ -4,7 +4,7 @@ the inputs of one call. The core works on these; adapters produce them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -18,6 +18,9 @@ class Claim:
     scheme: str
     rates: dict[str, float] = field(default_factory=dict)
     doc: str = ""  # a quote of, or a link to, the documentation the claim rests on
+    # "documented": the quoted text states the property; "inferred": the usual reading of documentation that is
+    # silent on it, so a verdict against it "differs from the usual reading" rather than from the documentation
+    basis: Literal["documented", "inferred"] = "documented"
 
 
 @dataclass(frozen=True)

@@ -65,9 +65,7 @@ class Deviations:
             if entry.reason.startswith("FILL IN"):
                 raise SpecError(f"{path}: entry {n}: write the reason (what the framework does, as measured)")
             if not any(fnmatchcase(c.id, entry.clause) for _, c in spec.clauses()):
-                raise SpecError(
-                    f"{path}: entry {n}: unknown clause {entry.clause!r}; `dropspec spec clauses` lists them"
-                )
+                raise SpecError(f"{path}: entry {n}: {spec.unknown_clause(entry.clause)}")
             for pattern in entry.patterns:
                 if case_ids and not any(fnmatchcase(c, pattern) for c in case_ids):
                     raise SpecError(f"{path}: entry {n}: case pattern {pattern!r} matches no case; remove or fix it")

@@ -31,7 +31,12 @@ def case_record(case: Case) -> dict[str, Any]:
         "cell": case.cell.name,
         "label": case.title,
         "config": case.config,
-        "claim": {"scheme": case.claim.scheme, "rates": case.claim.rates, "doc": case.claim.doc},
+        "claim": {
+            "scheme": case.claim.scheme,
+            "rates": case.claim.rates,
+            "doc": case.claim.doc,
+            "basis": case.claim.basis,
+        },
         "sizes": {
             "steps": case.steps,
             "batch": case.batch,

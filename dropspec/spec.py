@@ -145,6 +145,15 @@ class CellsDoc(Strict):
     sites: dict[str, str]
 
 
+class SpecMeta(Strict):
+    """``spec/spec.yaml``: the spec's version and what it deliberately leaves open."""
+
+    version: str = Field(pattern=r"^\d+\.\d+$", description="The spec version every report states, e.g. '1.0'.")
+    unspecified: dict[str, str] = Field(
+        default={}, description="Questions the spec leaves open on purpose, each with why; no clause judges them."
+    )
+
+
 class SpecError(ValueError):
     """A spec file that cannot be used, with the file, the field and the fix."""
 
@@ -188,6 +197,22 @@ def read_yaml(path: Path) -> Any:
 class Spec(Strict):
     schemes: dict[str, Scheme]
     cells: CellsDoc
+    meta: SpecMeta = SpecMeta(version="0.0")
+    # old clause id -> new clause id, from spec/renamed_ids.yaml (ids renamed once, at 1.0)
+    renamed: dict[str, str] = {}
+
+    @property
+    def version(self) -> str:
+        return self.meta.version
+
+    def unknown_clause(self, clause_id: str) -> str:
+        """Why ``clause_id`` names no clause, in one line: the new id when it is a renamed one."""
+        if clause_id in self.renamed:
+            return (
+                f"clause {clause_id!r} was renamed to {self.renamed[clause_id]!r} in spec {self.version}; "
+                "use the new id (spec/renamed_ids.yaml lists every renamed id)"
+            )
+        return f"unknown clause {clause_id!r}; `dropspec spec clauses` lists them"
 
     def clauses(self) -> list[tuple[Scheme, Clause]]:
         return [(s, c) for s in self.schemes.values() for c in s.clauses]
@@ -196,7 +221,7 @@ class Spec(Strict):
         for scheme, clause in self.clauses():
             if clause.id == clause_id:
                 return scheme, clause
-        raise KeyError(f"unknown clause {clause_id!r}; `dropspec spec clauses` lists them")
+        raise KeyError(self.unknown_clause(clause_id))
 
     def scheme(self, scheme_id: str) -> Scheme:
         try:
@@ -227,7 +252,16 @@ def load_spec(directory: Path | None = None) -> Spec:
         cells = CellsDoc.model_validate(yaml.safe_load(cells_path.read_text()))
     except ValidationError as exc:
         raise SpecError(_format_validation(cells_path, exc)) from exc
-    return Spec(schemes=schemes, cells=cells)
+    meta_path = directory / "spec.yaml"
+    try:
+        meta = SpecMeta.model_validate(read_yaml(meta_path))
+    except ValidationError as exc:
+        raise SpecError(_format_validation(meta_path, exc)) from exc
+    renamed_path = directory / "renamed_ids.yaml"
+    renamed = (read_yaml(renamed_path) or {}) if renamed_path.exists() else {}
+    if not isinstance(renamed, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in renamed.items()):
+        raise SpecError(f"{renamed_path}: must map each old clause id to its new id, one 'old: new' per line")
+    return Spec(schemes=schemes, cells=cells, meta=meta, renamed=renamed)
 
 
 @lru_cache(maxsize=1)

@@ -333,65 +333,65 @@ class StickyTraining(ReferenceAdapter):
 # mutant's failures beyond that clause are random)
 V = "variational"
 EXPECTED = {
-    PerStep: ("variational.input.time_invariant", {f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"}),
-    PerGate: ("variational.input.shared_gates", {f"{V}.input.shared_gates", f"{V}.recurrent.shared_gates"}),
+    PerStep: ("variational.input.resample", {f"{V}.input.resample", f"{V}.recurrent.resample"}),
+    PerGate: ("variational.input.gates", {f"{V}.input.gates", f"{V}.recurrent.gates"}),
     NoScaling: ("variational.input.scale", {f"{V}.input.scale", f"{V}.recurrent.scale"}),
     KeepScaling: ("variational.input.scale", {f"{V}.input.scale", f"{V}.recurrent.scale"}),
     WrongRate: ("variational.input.rate", {f"{V}.input.rate", f"{V}.recurrent.rate"}),
     CarriedState: (
-        "variational.state.carried_undropped",
-        {f"{V}.state.carried_undropped", f"{V}.sites.only_input_and_recurrent"},
+        "variational.state.carried",
+        {f"{V}.state.carried", f"{V}.sites.inactive"},
     ),
     ReusedAcrossCalls: (
-        "common.calls.fresh_masks",
-        {"common.calls.fresh_masks", f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"},
+        "common.calls.resample",
+        {"common.calls.resample", f"{V}.input.resample", f"{V}.recurrent.resample"},
     ),
     DropoutAtInference: ("common.mapping.inference_matches_reference", {"common.mapping.inference_matches_reference"}),
-    PerSample: ("feature_dropout.input.batch_shared", {"feature_dropout.input.batch_shared"}),
+    PerSample: ("feature_dropout.input.batch", {"feature_dropout.input.batch"}),
     FusedSharesMasks: (
         "common.flags.performance_only",
-        {"common.flags.performance_only", f"{V}_untied.input.per_gate", f"{V}_untied.recurrent.per_gate"},
+        {"common.flags.performance_only", f"{V}_untied.input.gates", f"{V}_untied.recurrent.gates"},
     ),
-    CoupledSites: ("common.sites.independent", {"common.sites.independent", f"{V}.input.time_invariant"}),
+    CoupledSites: ("common.sites.independent", {"common.sites.independent", f"{V}.input.resample"}),
     Unseeded: ("common.seed.reproducible", None),
     HiddenNoise: ("common.replay.explained", {"common.replay.explained"}),
     ModeChangesMasks: (
         "common.modes.masks",
-        {"common.modes.masks", f"{V}.input.time_invariant", f"{V}.recurrent.time_invariant"},
+        {"common.modes.masks", f"{V}.input.resample", f"{V}.recurrent.resample"},
     ),
     ReloadChangesMasks: (
         "common.modes.reload",
-        {"common.modes.reload", f"{V}.input.shared_gates", f"{V}.recurrent.shared_gates"},
+        {"common.modes.reload", f"{V}.input.gates", f"{V}.recurrent.gates"},
     ),
     StickyTraining: ("common.flags.training", {"common.flags.training"}),
-    WeightPerStep: ("weight_drop.weight_hh.time_invariant", {"weight_drop.weight_hh.time_invariant"}),
-    WeightPerSample: ("weight_drop.weight_hh.batch_shared", {"weight_drop.weight_hh.batch_shared"}),
+    WeightPerStep: ("weight_drop.weight_hh.resample", {"weight_drop.weight_hh.resample"}),
+    WeightPerSample: ("weight_drop.weight_hh.batch", {"weight_drop.weight_hh.batch"}),
     WeightNoScaling: ("weight_drop.weight_hh.scale", {"weight_drop.weight_hh.scale"}),
     WeightReused: (
-        "common.calls.fresh_masks",
-        {"common.calls.fresh_masks", "weight_drop.weight_hh.time_invariant"},
+        "common.calls.resample",
+        {"common.calls.resample", "weight_drop.weight_hh.resample"},
     ),
     WeightWrongRate: ("weight_drop.weight_hh.rate", {"weight_drop.weight_hh.rate"}),
     # folded into weight_hh by recovery (see recovery.weights): whole columns, per sample; its rate check
     # counts every element of a column as a draw, so whether it also fails weight_drop.weight_hh.rate is chance
-    StateInsteadOfWeights: ("weight_drop.weight_hh.batch_shared", None),
+    StateInsteadOfWeights: ("weight_drop.weight_hh.batch", None),
     StateInInsteadOfRecurrent: (
-        "variational.sites.only_input_and_recurrent",
+        "variational.sites.inactive",
         {
-            f"{V}.sites.only_input_and_recurrent",
-            *(f"{V}.recurrent.{c}" for c in ("time_invariant", "shared_gates", "per_sample", "scale", "rate")),
+            f"{V}.sites.inactive",
+            *(f"{V}.recurrent.{c}" for c in ("resample", "gates", "batch", "scale", "rate")),
         },
     ),
     StateInPerStep: (
-        "state_in_per_sequence.state_in.time_invariant",
-        {"state_in_per_sequence.state_in.time_invariant"},
+        "state_in_per_sequence.state_in.resample",
+        {"state_in_per_sequence.state_in.resample"},
     ),
     CarriedInsteadOfStateIn: (
-        "state_in_per_sequence.state.carried_undropped",
+        "state_in_per_sequence.state.carried",
         {
-            "state_in_per_sequence.state.carried_undropped",
-            "state_in_per_sequence.sites.only_state_in",
-            *(f"state_in_per_sequence.state_in.{c}" for c in ("time_invariant", "per_sample", "scale", "rate")),
+            "state_in_per_sequence.state.carried",
+            "state_in_per_sequence.sites.inactive",
+            *(f"state_in_per_sequence.state_in.{c}" for c in ("resample", "batch", "scale", "rate")),
         },
     ),
 }

@@ -84,7 +84,7 @@ def build(tmp: Path) -> tuple[Path, Path]:
     return tmp / "results", tmp / "reports"
 
 
-HISTORY_CHANGE = ("variational.input.time_invariant", "lstm-variational")
+HISTORY_CHANGE = ("variational.input.resample", "lstm-variational")
 
 
 def write_history(results: Path) -> None:

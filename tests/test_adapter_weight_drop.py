@@ -27,8 +27,8 @@ def test_weight_drop_wrappers_meet_the_weight_drop_clauses(adapter_cls) -> None:
         assert (fp.resample, fp.batch, round(fp.scale, 4)) == ("per_sequence", "shared", 1.3333)
     passed = {r.clause for r in results if r.status == "pass"}
     assert {
-        "weight_drop.weight_hh.time_invariant",
-        "weight_drop.weight_hh.batch_shared",
+        "weight_drop.weight_hh.resample",
+        "weight_drop.weight_hh.batch",
         "common.replay.explained",
     } <= passed
 

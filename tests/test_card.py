@@ -124,14 +124,14 @@ def _merge_cells(*parts: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def fake_matrix(torch_disagrees: bool = False) -> dict[str, Any]:
-    passing = {"variational.input.time_invariant": "pass", "common.seed.reproducible": "pass"}
+    passing = {"variational.input.resample": "pass", "common.seed.reproducible": "pass"}
     keras_statuses = {
-        "lstm-layer-dropout-impl1": {**passing, "variational.input.shared_gates": "xfail"},
-        "gru_reset_after-layer-dropout-impl1": {**passing, "variational.input.shared_gates": "xfail"},
+        "lstm-layer-dropout-impl1": {**passing, "variational.input.gates": "xfail"},
+        "gru_reset_after-layer-dropout-impl1": {**passing, "variational.input.gates": "xfail"},
         "lstm-layer-dropout-impl2": dict(passing),
         "lstm-layer-dropout-impl2-nocudnn": dict(passing),
-        "gru_reset_after-layer-dropout-impl2": {**passing, "variational.input.time_invariant": "fail"},
-        "lstm-layer-recurrent": {"variational.recurrent.time_invariant": "pass"},
+        "gru_reset_after-layer-dropout-impl2": {**passing, "variational.input.resample": "fail"},
+        "lstm-layer-recurrent": {"variational.recurrent.resample": "pass"},
         "lstm-layer-crash": {"common.runs.documented_configuration": "error", "common.seed.reproducible": "error"},
     }
     cases: dict[str, list[dict]] = {}
@@ -142,7 +142,7 @@ def fake_matrix(torch_disagrees: bool = False) -> dict[str, Any]:
         if torch_disagrees and adapter == "keras_torch":
             recurrent = next(c for c in mine if c["case"] == "lstm-layer-recurrent")
             recurrent["fingerprint"] = _fp(recurrent=PER_GATE_SEQ)
-            statuses["lstm-layer-recurrent"] = {"variational.recurrent.shared_gates": "xfail"}
+            statuses["lstm-layer-recurrent"] = {"variational.recurrent.gates": "xfail"}
         cases[adapter] = mine
         cells_parts.append(_results(adapter, statuses))
     cases["torch"] = [
@@ -159,8 +159,8 @@ def fake_matrix(torch_disagrees: bool = False) -> dict[str, Any]:
         _results(
             "torch",
             {
-                "lstm-L2-dropout0.25": {"zaremba.input.fresh_each_step": "pass"},
-                "lstm-cuda": {"zaremba.input.fresh_each_step": "skip"},
+                "lstm-L2-dropout0.25": {"zaremba.input.resample": "pass"},
+                "lstm-cuda": {"zaremba.input.resample": "skip"},
             },
         )
     )

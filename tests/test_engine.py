@@ -120,15 +120,15 @@ def test_deviation_turns_a_failure_into_xfail_and_a_stale_one_fails(tmp_path: Pa
     ids = [c.id for c in adapter.cases()]
     path = tmp_path / "per_step.yaml"
     path.write_text(
-        "- clause: variational.input.time_invariant\n  case: 'lstm-*'\n"
-        "  reason: draws a fresh input mask every step\n  link: variational.input.time_invariant\n"
+        "- clause: variational.input.resample\n  case: 'lstm-*'\n"
+        "  reason: draws a fresh input mask every step\n  link: variational.input.resample\n"
         "- clause: variational.input.scale\n  case: 'lstm-*'\n"
         "  reason: listed although it conforms\n  link: https://example.org/issue/1\n"
     )
     results = Suite(adapter, deviations=Deviations.load(path, spec, ids)).run()
     by = {(r.clause, r.case): r for r in results}
     lstm = next(i for i in ids if i.startswith("lstm"))
-    assert by[("variational.input.time_invariant", lstm)].status == "xfail"
+    assert by[("variational.input.resample", lstm)].status == "xfail"
     stale = by[("variational.input.scale", lstm)]
     assert stale.status == "fail" and "update the entry" in stale.message
 

@@ -11,8 +11,8 @@ from typing import Any
 from dropspec.publish.history import build_history, load_history, release_key, write_history
 from dropspec.spec import default_spec
 
-CHANGES = "variational.input.shared_gates"
-STEADY = "variational.input.time_invariant"
+CHANGES = "variational.input.gates"
+STEADY = "variational.input.resample"
 
 
 def result(clause: str, case: str, status: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-CLAUSE = "variational.input.time_invariant"
+CLAUSE = "variational.input.resample"
 DEVIATES, PASS = WORDS["fail"], WORDS["pass"]
 KNOWN = cell_summary({"xfail": 2}).removeprefix("2 ")  # 'deviate (known)', the word after a count
 DEVIATE = cell_summary({"fail": 2}).removeprefix("2 ")  # 'deviate': in every count of deviations, known or not
@@ -190,7 +190,7 @@ def test_a_framework_filter_hides_clauses_that_apply_to_none_of_its_cases(page, 
     assert page.locator('th.adapter[data-adapter="reference"]').is_hidden()
     assert cell(page, "reference", CLAUSE).is_hidden()
     applies = {c for c in clauses if statuses(reports, "keras_like", c) - {"not_applicable"}}
-    assert "zaremba.input.fresh_each_step" not in applies and visible_rows(page) == applies
+    assert "zaremba.input.resample" not in applies and visible_rows(page) == applies
     page.select_option("#f-framework", "")
     assert cell(page, "reference", CLAUSE).is_visible() and len(visible_rows(page)) == len(clauses)
 
@@ -198,7 +198,7 @@ def test_a_framework_filter_hides_clauses_that_apply_to_none_of_its_cases(page, 
 def test_the_cell_filter_counts_the_cases_of_that_kind(page) -> None:
     page.select_option("#f-cell", "rnn")  # per_step only ran an LSTM case: nothing to judge for rnn
     assert cell(page, "per_step", CLAUSE).inner_text() == WORDS["not_applicable"]
-    assert cell(page, "reference", "zaremba.input.fresh_each_step").inner_text() == cell_summary({"pass": 1})
+    assert cell(page, "reference", "zaremba.input.resample").inner_text() == cell_summary({"pass": 1})
     page.select_option("#f-cell", "")
     assert cell(page, "per_step", CLAUSE).inner_text() == cell_summary({"fail": 1})
 

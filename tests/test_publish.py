@@ -81,7 +81,7 @@ def test_report_writes_the_page_pictures_and_spec(published: tuple[Path, Path]) 
 def test_explain_is_a_bug_report(published: tuple[Path, Path]) -> None:
     results, _ = published
     spec = default_spec()
-    _, clause = spec.clause("variational.input.time_invariant")
+    _, clause = spec.clause("variational.input.resample")
     done = cli("explain", "per_step", "lstm-variational", clause.id, "--results", "results", cwd=results.parent)
     assert done.returncode == 0, done.stderr
     text = done.stdout
@@ -111,8 +111,8 @@ def test_explain_names_what_is_missing(published: tuple[Path, Path]) -> None:
         explain("nope", "x", "common.seed.reproducible", results)
     with pytest.raises(ExplainError, match="case 'x' is not in reference's results; known: .*lstm-variational"):
         explain("reference", "x", "common.seed.reproducible", results)
-    with pytest.raises(ExplainError, match="clause 'variational.input.time_invariantt' .*closest: variational.input"):
-        explain("reference", "lstm-variational", "variational.input.time_invariantt", results)
+    with pytest.raises(ExplainError, match="clause 'variational.input.resamplet' .*closest: variational.input"):
+        explain("reference", "lstm-variational", "variational.input.resamplet", results)
     done = cli("explain", "reference", "x", "common.seed.reproducible", "--results", "results", cwd=results.parent)
     assert done.returncode == 2 and "case 'x' is not in" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -123,7 +123,7 @@ def test_explain_works_from_the_published_reports_alone(published: tuple[Path, P
     results, reports = published
     clone = tmp_path / "clone"
     shutil.copytree(reports, clone / "reports")
-    clause = "variational.input.time_invariant"
+    clause = "variational.input.resample"
     done = cli("explain", "keras_like", "lstm-variational", clause, cwd=clone)
     assert done.returncode == 0, done.stderr
     text = done.stdout
@@ -241,13 +241,13 @@ def test_findings_never_cut_a_measured_value() -> None:
 
     value = "input mask resample=per_step at " + ", ".join(f"input@{n}" for n in range(80)) + ", but should be END"
     reason = "the layer draws per step (it says so; really)"
-    tag = "[variational.input.time_invariant; L(['a']), seed=7]"
+    tag = "[variational.input.resample; L(['a']), seed=7]"
     message = f"known deviation ({reason}; https://example.org/x): {value} {tag}"
     record = {"label": "L(['a'])", "claim": {"scheme": "variational"}, "cell": "lstm", "observation": {}}
     run = {
         "adapter": "lib",
         "cases": {"c": record},
-        "results": [{"clause": "variational.input.time_invariant", "case": "c", "status": "xfail", "message": message}],
+        "results": [{"clause": "variational.input.resample", "case": "c", "status": "xfail", "message": message}],
     }
     text = findings([run], {"lib": {"c": "repros/lib/c.py"}})
     assert "repro: [repros/lib/c.py](repros/lib/c.py)" in text

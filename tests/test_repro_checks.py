@@ -68,58 +68,58 @@ def state_and_carry(case_id: str) -> dict:
 # (check kind, case, clause, the mutant: a change to every rule, a function of the case id giving the
 # rules, or a change to CONFIG itself)
 PAIRS = [
-    ("site_resample", "lstm-variational", "variational.input.time_invariant", {"resample": "per_step"}),
-    ("site_resample", "gru_reset_before-variational", "variational.recurrent.time_invariant", {"resample": "per_step"}),
-    ("site_resample", "rnn-zaremba", "zaremba.input.fresh_each_step", {"resample": "per_sequence"}),
-    ("site_gates", "lstm-variational", "variational.input.shared_gates", {"gates": "per_gate"}),
-    ("site_gates", "gru_reset_after-variational", "variational.recurrent.shared_gates", {"gates": "per_gate"}),
+    ("site_resample", "lstm-variational", "variational.input.resample", {"resample": "per_step"}),
+    ("site_resample", "gru_reset_before-variational", "variational.recurrent.resample", {"resample": "per_step"}),
+    ("site_resample", "rnn-zaremba", "zaremba.input.resample", {"resample": "per_sequence"}),
+    ("site_gates", "lstm-variational", "variational.input.gates", {"gates": "per_gate"}),
+    ("site_gates", "gru_reset_after-variational", "variational.recurrent.gates", {"gates": "per_gate"}),
     ("site_scale", "lstm-variational", "variational.input.scale", {"scale": 1.0}),  # NoScaling
     ("site_scale", "gru_reset_before-variational", "variational.recurrent.scale", {"scale": 1 - P}),  # KeepScaling
     ("site_rate", "lstm-variational", "variational.recurrent.rate", {"p": 2 * P}),  # WrongRate
-    ("site_batch", "lstm-feature_dropout", "feature_dropout.input.batch_shared", {"batch": "per_sample"}),
-    ("site_batch", "gru_reset_after-output_dropout", "output_dropout.output.per_sample", {"batch": "shared"}),
+    ("site_batch", "lstm-feature_dropout", "feature_dropout.input.batch", {"batch": "per_sample"}),
+    ("site_batch", "gru_reset_after-output_dropout", "output_dropout.output.batch", {"batch": "shared"}),
     (
         "site_resample",
         "lstm-carried_state_variational",
-        "carried_state_variational.carry_h.time_invariant",
+        "carried_state_variational.carry_h.resample",
         {"resample": "reused_across_calls"},
     ),
-    ("new_call_new_masks", "lstm-variational", "common.calls.fresh_masks", {"resample": "reused_across_calls"}),
-    ("carried_state", "gru_reset_after-variational", "variational.state.carried_undropped", with_carry),
-    ("carried_state", "lstm-variational", "variational.state.carried_undropped", with_carry),
-    ("only_scheme_sites", "gru_reset_after-variational", "variational.sites.only_input_and_recurrent", with_carry),
+    ("new_call_new_masks", "lstm-variational", "common.calls.resample", {"resample": "reused_across_calls"}),
+    ("carried_state", "gru_reset_after-variational", "variational.state.carried", with_carry),
+    ("carried_state", "lstm-variational", "variational.state.carried", with_carry),
+    ("only_scheme_sites", "gru_reset_after-variational", "variational.sites.inactive", with_carry),
     (
         "only_scheme_sites",
         "gru_reset_before-variational",
-        "variational.sites.only_input_and_recurrent",
+        "variational.sites.inactive",
         state_before_cell,
     ),
     ("replay_explained", "gru_reset_after-variational", "common.replay.explained", state_and_carry),
     *(  # Flax's recipe on a GRU: the recurrent site draws nothing, the state fed to the step is dropped instead
         (kind, "gru_reset_after-variational", f"variational.recurrent.{clause}", state_instead_of_recurrent)
         for kind, clause in (
-            ("site_resample", "time_invariant"),
-            ("site_gates", "shared_gates"),
+            ("site_resample", "resample"),
+            ("site_gates", "gates"),
             ("site_scale", "scale"),
         )
     ),
     (
         "site_resample",
         "gru_reset_after-state_in_per_sequence",
-        "state_in_per_sequence.state_in.time_invariant",
+        "state_in_per_sequence.state_in.resample",
         {"resample": "per_step"},
     ),
     ("site_rate", "gru_reset_before-state_in_per_sequence", "state_in_per_sequence.state_in.rate", {"p": 2 * P}),
     (
         "carried_state",
         "gru_reset_after-state_in_per_sequence",
-        "state_in_per_sequence.state.carried_undropped",
+        "state_in_per_sequence.state.carried",
         with_carry,
     ),
     (
         "only_scheme_sites",
         "gru_reset_after-state_in_per_sequence",
-        "state_in_per_sequence.sites.only_state_in",
+        "state_in_per_sequence.sites.inactive",
         lambda case_id: {**rules(case_id), **rules("gru_reset_after-variational")},
     ),
     (
@@ -236,9 +236,9 @@ def test_a_crash_exits_non_zero_with_its_traceback() -> None:
 def test_a_script_never_pretends() -> None:
     """Where a short script cannot check a clause it says so: NoScript, or exit status 2, never 0."""
     with pytest.raises(NoScript, match="one gate"):
-        repro_script(snippet(CASES["rnn-variational"]), CASES["rnn-variational"], "variational.input.shared_gates")
+        repro_script(snippet(CASES["rnn-variational"]), CASES["rnn-variational"], "variational.input.gates")
     case = CASES["lstm-semeniuta"]
-    status, out = run_script(repro_script(snippet(case), case, "semeniuta.state.carried_undropped"))
+    status, out = run_script(repro_script(snippet(case), case, "semeniuta.state.carried"))
     assert status == 2, out
 
 
@@ -247,7 +247,7 @@ def test_the_script_and_the_suite_print_the_same_verdict(mutant: type) -> None:
     """One message grammar: where both measure the same thing, the script's verdict line is the suite's."""
     adapter = mutant()
     case = adapter.cases()[0]
-    clause = {"per_step": "time_invariant", "per_gate": "shared_gates", "per_sample": "batch_shared"}[adapter.name]
+    clause = {"per_step": "resample", "per_gate": "gates", "per_sample": "batch"}[adapter.name]
     clause = f"{case.claim.scheme}.input.{clause}"
     suite = Suite(adapter).evaluate(clause, case.id)
     assert suite.status == "fail", suite.message
@@ -292,7 +292,7 @@ def test_every_reference_script_is_ruff_clean_and_short(tmp_path: Path) -> None:
     layout = subprocess.run([*ruff(), "format", "--check", *settings, str(tmp_path)], capture_output=True)
     assert layout.returncode == 0, layout.stdout.decode()[-3000:]
     # the script holds what its check reaches, not every probe: a site check on input reads no carried state
-    resample = scripts["lstm-variational--variational.input.time_invariant"]
+    resample = scripts["lstm-variational--variational.input.resample"]
     assert "def carry_h_mask" not in resample and "def describe" not in resample
     assert max(len(t.splitlines()) for t in scripts.values()) <= 360
 

@@ -17,7 +17,7 @@ def test_spec_loads_with_unique_stable_ids() -> None:
     spec = load_spec()
     ids = [c.id for _, c in spec.clauses()]
     assert len(ids) == len(set(ids)) > 50
-    assert "variational.recurrent.time_invariant" in ids
+    assert "variational.recurrent.resample" in ids
     assert "common.flags.performance_only" in ids
 
 
@@ -57,7 +57,7 @@ def test_invalid_yaml_names_the_file(spec_copy: Path) -> None:
 
 def test_clause_id_must_belong_to_its_scheme(spec_copy: Path) -> None:
     path = spec_copy / "schemes" / "zaremba.yaml"
-    path.write_text(path.read_text().replace("id: zaremba.input.fresh_each_step", "id: other.input.fresh_each_step"))
+    path.write_text(path.read_text().replace("id: zaremba.input.resample", "id: other.input.fresh_each_step"))
     with pytest.raises(SpecError, match="must start with the scheme id 'zaremba'"):
         load_spec(spec_copy)
 
@@ -73,7 +73,7 @@ def test_duplicate_clause_ids_are_refused(spec_copy: Path) -> None:
     data = yaml.safe_load(path.read_text())
     data["clauses"].append(data["clauses"][0])
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(SpecError, match="repeated: zaremba.input.fresh_each_step"):
+    with pytest.raises(SpecError, match="repeated: zaremba.input.resample"):
         load_spec(spec_copy)
 
 

@@ -6,13 +6,21 @@ The product: four cells (SimpleRNN, LSTM, GRU reset after and before) x three wa
 ``use_cudnn`` value, which are performance flags; the cell inside ``keras.layers.RNN``; the cell in a Python
 loop; the same loop resetting its masks, rates both only), then five Dropout layers around a plain LSTM.
 A case's ``config`` is ``models/keras_model.py``'s CONFIG: the model as a user writes it.
+
+Call modes (``dropspec.modes``; ``config["mode"]`` drives the model module) run on a few configurations where
+bugs live (``MODE_CASES``), not on every case: the LSTM and GRU layers with both rates at the default
+implementation, the LSTM cell inside ``keras.layers.RNN``, a Dropout layer before an LSTM, and (compiled only)
+the LSTM with ``dropout`` alone, the configuration tf-keras runs on its fused path. Each adapter names the modes
+its framework has.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..case import Case, Claim
+from ..modes import expand
 from ..reference import Cell
 
 P = 0.25  # every rate; 1/(1-p) = 4/3 is far from 1, so kept units are easy to tell apart
@@ -112,6 +120,34 @@ AROUND = {
 }
 
 
+# --- call modes --------------------------------------------------------------------------------------------
+LSTM_BOTH, GRU_BOTH = "lstm-layer-both-impl2", "gru_reset_after-layer-both-impl2"
+RNN_CELL, BEFORE, FUSED = "lstm-rnn_cell-both-impl2", "lstm-dropout_before", "lstm-layer-dropout-impl2"
+MODE_CASES: dict[str, tuple[str, ...]] = {  # mode -> the configurations that run in it
+    "tf_function": (LSTM_BOTH, GRU_BOTH, RNN_CELL, BEFORE, FUSED),
+    "jit_compile": (LSTM_BOTH, RNN_CELL, BEFORE),  # XLA compiles every run afresh: the costliest mode
+    "jax_jit": (LSTM_BOTH, GRU_BOTH, RNN_CELL, BEFORE),
+    "unroll": (LSTM_BOTH, GRU_BOTH),
+    "stateful": (LSTM_BOTH,),
+    "masked": (LSTM_BOTH, GRU_BOTH),
+    "seed_argument": (LSTM_BOTH, BEFORE),
+    "reload_saved": (LSTM_BOTH, BEFORE),
+    "reload_config": (RNN_CELL,),
+    "batch_one": (LSTM_BOTH,),
+}
+# the modes every backend has; the compiled ones are the backend's own
+PORTABLE_MODES = ("unroll", "stateful", "masked", "seed_argument", "reload_saved", "reload_config", "batch_one")
+
+
+def with_modes(cases: Sequence[Case], modes: Sequence[str], *, seeded_rnn: bool = True) -> list[Case]:
+    """``cases`` and their variants in each of ``modes`` (on ``MODE_CASES``' configurations). ``seeded_rnn``:
+    the recurrent layers take ``seed=`` (Keras 3); tf-keras' do not, so there only the Dropout layer is seeded."""
+    selects: dict[str, Callable[[Case], bool]] = {m: (lambda c, ids=MODE_CASES[m]: c.id in ids) for m in modes}
+    if "seed_argument" in selects and not seeded_rnn:
+        selects["seed_argument"] = lambda c: c.id in MODE_CASES["seed_argument"] and "before" in c.config
+    return expand(cases, selects)
+
+
 def signature(name: str, args: dict[str, Any]) -> str:
     """``keras.layers.NAME(units, key=value, ...)``, as a user writes it."""
     parts = [repr(v) for k, v in args.items() if k == "units"]
@@ -139,7 +175,12 @@ def keras_cases(*, use_cudnn: bool) -> list[Case]:
 def _cell_cases(cell: Cell, drop: str, use_cudnn: bool) -> list[Case]:
     """One cell and one way to set the rates, under every harness."""
     rates, claimed = DROPS[drop]
-    claim = Claim("variational", claimed, doc=f"{KERAS_RNN_DOC} {KERAS_URLS[cell.kind]}")
+    # inferred, not documented: Keras' dropout/recurrent_dropout say "Fraction of the units to drop for the linear
+    # transformation of the inputs/recurrent state", nothing about gates or steps; tied per-sequence masks (Gal's
+    # tied-weights LSTM) is the usual reading, and Gal's untied per-gate masks would be as variational. Keras 3 no
+    # longer documents `implementation` (the "performance profiles" sentence is tf.keras 2.x's), and a hand-written
+    # loop that never calls reset_dropout_mask() skips what the RNN layer is documented to do for it.
+    claim = Claim("variational", claimed, doc=f"{KERAS_RNN_DOC} {KERAS_URLS[cell.kind]}", basis="inferred")
     gru = {"reset_after": cell.reset_after} if cell.kind == "gru" else {}
     impls = [None] if cell.kind == "rnn" else [1, 2]
     # use_cudnn only changes the code path when recurrent_dropout is 0 (cuDNN cannot do it)

@@ -79,7 +79,7 @@ VERDICTS = {
 COMMON_BROKEN = {
     "common.mapping.inference_matches_reference": "inference differs from the cell without dropout",
     "common.seed.reproducible": "a seed does not reproduce its masks",
-    "common.calls.fresh_masks": "masks reused by the next call",
+    "common.calls.resample": "masks reused by the next call",
     "common.replay.explained": "masks do not explain the outputs",
     "common.flags.performance_only": "a performance flag changes the masks",
     "common.sites.independent": "a site's masks change with another site's rate",
@@ -214,7 +214,9 @@ def _cases(matrix: dict[str, Any], adapter: str, statuses: dict[tuple[str, str],
                 kind=kind,
                 rest=rest,
                 label=_HARNESS_ARGS.sub("", record.get("label") or record["case"]),
-                documented=record.get("documented_as") or "?",
+                # an inferred claim is the usual reading of silent documentation: a failure differs from that
+                documented=(record.get("documented_as") or "?")
+                + (" (inferred)" if record.get("basis") == "inferred" else ""),
                 doc_url=_doc_url(record.get("doc")),
                 doc=record.get("doc") or "",
                 verdict=verdict,

@@ -288,6 +288,8 @@ def explain(
     try:
         scheme, clause = spec.clause(clause_id)
     except KeyError:
+        if clause_id in spec.renamed:  # an id cited before 1.0: name the new one
+            raise ExplainError(spec.unknown_clause(clause_id)) from None
         ids = [c.id for _, c in spec.clauses()]
         raise ExplainError(_known("clause", clause_id, ids, "the spec", "`dropspec spec clauses`")) from None
     data = load(adapter, results_dir, reports_dir)
@@ -303,7 +305,7 @@ def explain(
     lines += [
         "## What the spec says",
         "",
-        f"- **Clause:** `{clause.id}` ({clause.level})",
+        f"- **Clause:** `{clause.id}` ({clause.level}, spec {spec.version})",
         f"- **Rule:** {clause.text}",
         f"- **Source:** {clause.source}",
         f"- **Scheme:** {scheme.title} (`{scheme.id}`): {scheme.summary}",
@@ -326,7 +328,13 @@ def explain(
     lines += [
         f"- **Case:** `{case_id}`: `{label}` (cell `{record.get('cell')}`)",
         f"- **Configuration:** `{json.dumps(record.get('config'), default=str)}`",
-        f"- **Documented as:** `{claim.get('scheme')}` with rates {json.dumps(claim.get('rates', {}))}"
+        (
+            "- **Inferred as (the usual reading of documentation that does not state it; a failure differs from the "
+            "usual reading, not from the documentation):** "
+            if claim.get("basis") == "inferred"
+            else "- **Documented as:** "
+        )
+        + f"`{claim.get('scheme')}` with rates {json.dumps(claim.get('rates', {}))}"
         + (f" ({claim['doc']})" if claim.get("doc") else ""),
         f"- **Behaves as:** {behaviour_text(record)}",
         f"- **Seed:** {record.get('seed')}; sizes {json.dumps(record.get('sizes'))}",

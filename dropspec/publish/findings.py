@@ -132,7 +132,10 @@ def _case_lines(
     label = record.get("label") or case_id
     documented = (record.get("claim") or {}).get("scheme", "?")
     error = (record.get("observation") or {}).get("error")
-    head = f"- **`{label}`** (case `{case_id}`): documented as **{documented}**, "
+    if (record.get("claim") or {}).get("basis") == "inferred":  # a reading of silent documentation
+        head = f"- **`{label}`** (case `{case_id}`): read as **{documented}** (inferred: the usual reading), "
+    else:
+        head = f"- **`{label}`** (case `{case_id}`): documented as **{documented}**, "
     out = []
     if error:  # the whole message: the first line of a framework's error is often only its preamble
         out.append(head + f"**crashes** with {error.get('type', 'an error')}:")
@@ -149,7 +152,8 @@ def _case_lines(
                 out.append(f"  Known crash ({ref})." if why else "  A new crash: the deviations file does not list it.")
             said_crash = True
             continue
-        out.append(f"  - `{r['clause']}`" + (f" (known, {ref})" if why else "") + f": {text}")
+        differs = " differs from the usual reading:" if (record.get("claim") or {}).get("basis") == "inferred" else ""
+        out.append(f"  - `{r['clause']}`" + (f" (known, {ref})" if why else "") + f":{differs} {text}")
     # a crash is explained on the clause it is counted on; a deviation on the first clause it breaks
     first_clause = next((r["clause"] for r in results if r["status"] == "error"), results[0]["clause"])
     links = [f"`dropspec explain {adapter} {case_id} {first_clause}`"]

@@ -20,7 +20,7 @@ def _json_script(value: Any) -> str:
 
 
 def _breakable(identifier: str) -> Markup:
-    """A dotted id (``variational.recurrent.time_invariant``) that a narrow column may wrap after a dot or an
+    """A dotted id (``variational.recurrent.resample``) that a narrow column may wrap after a dot or an
     underscore, never inside a word."""
     text = str(Markup.escape(identifier))
     return Markup(text.replace(".", ".<wbr>").replace("_", "_<wbr>"))

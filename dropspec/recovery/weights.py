@@ -28,7 +28,7 @@ Limits, by construction:
 - A mask on the state fed to the recurrent matmul multiplies whole columns of ``M``: the two are
   told apart only by structure, so under a weight-drop claim it is folded into ``weight_hh``
   (``recurrent`` is then reported as not dropped). A recurrent mask is per sample, so a framework
-  that adds one shows a per-sample weight mask and fails ``weight_drop.weight_hh.batch_shared``,
+  that adds one shows a per-sample weight mask and fails ``weight_drop.weight_hh.batch``,
   and the replay is still exact.
 - In a reset-before GRU the reset gate acts only through ``W_hh^n (r * s)``, so its row ``u`` is
   read through one kept element of column ``u`` of the n gate's weights: a matching of units to n
