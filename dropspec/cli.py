@@ -47,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     problem = _check_run(args)
     if problem:
         return _config_error(problem)
+    if args.list:
+        return _list_cases(args)
     reason = load_adapter(args.adapter).unavailable_reason()
     if reason and args.require_available:
         print(f"dropspec: adapter {args.adapter!r} must run here but cannot: {reason}", file=sys.stderr)
@@ -79,6 +81,22 @@ def _run(args: argparse.Namespace) -> int:
     if args.exit_zero:
         return OK
     return _verdict_code(results) if code == pytest.ExitCode.TESTS_FAILED else OK
+
+
+def _list_cases(args: argparse.Namespace) -> int:
+    """The cases a run would observe (those whose id contains one of -k's words, when given), each with
+    whether it can run here, and why not: nothing is run."""
+    adapter = load_adapter(args.adapter)
+    reason = adapter.unavailable_reason()
+    words = [w for w in (args.k or "").replace("(", " ").replace(")", " ").split() if w not in ("or", "and", "not")]
+    for case in adapter.cases() if reason is None else []:
+        if words and not any(w in case.id for w in words):
+            continue
+        why = adapter.case_unavailable(case)
+        print(f"{adapter.name} {case.id}: " + (f"skipped: {why}" if why else "would run"))
+    if reason:
+        print(f"{adapter.name}: skipped: {reason}")
+    return OK
 
 
 def _verdict_code(results: Path) -> int:
@@ -263,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument(
         "--require-available", action="store_true", help="exit 3 instead of skipping when the framework is missing"
     )
+    run.add_argument("--list", action="store_true", help="list the cases matching -k's words, and whether each runs")
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="merge results into reports/matrix.{json,md}")
