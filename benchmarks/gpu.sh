@@ -21,7 +21,7 @@ venv=.gpu-venv
 out=results/cuda
 python="${PYTHON:-python3}"
 # dropspec's own dependencies and Keras: PyTorch, JAX and Flax are the machine's own
-# (numpy comes with them: fetching it too would double the 14 MB that travel with the working tree)
+# (numpy comes with them; Keras still pulls a wheel of it: about 30 MB travel with the working tree)
 needs=(pydantic PyYAML Jinja2 pytest "keras==3.15.1")
 
 fetch() {

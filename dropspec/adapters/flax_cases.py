@@ -5,7 +5,10 @@ No JAX cell has built-in recurrent dropout: users compose a Dropout layer with t
 cases therefore build the model a user writes after Flax's own documentation (FLIP 2396 "Recurrent Dropout", the
 ``nn.scan`` / ``nn.RNN`` / ``nn.Dropout`` API docs, the NNX randomness guide) and let the suite measure which of
 those spellings give a fresh mask per step or one per sequence, per sample or shared. Each catalogue is the
-product of the cells and the spellings, plus the eager twins (jit is documented as performance-only).
+product of the cells and the spellings. Users jit their train step, so most configurations are called under
+jax.jit / nnx.jit; a few are called eagerly and get the ``flax_jit`` call mode (``dropspec.modes``), which must
+keep their masks, and a few get ``flax_vmap``, ``batch_one`` and ``reload_state_dict`` (``LINEN_MODES``,
+``NNX_MODES``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from string import Template
 from typing import Any
 
 from ..case import Case, Claim
+from ..modes import expand
 from ..reference import Cell
 
 P = 0.25
@@ -61,6 +65,14 @@ NNX_GUIDE = (
     "recurrent_dropout PRNG stream will be broadcast, and the rest of the RNNCell's state will be carried over.\" "
     "https://flax.readthedocs.io/en/latest/guides/randomness.html"
 )
+NNX_SCAN = (
+    'Flax NNX randomness guide, "Recurrent dropout": "The key ingredient of recurrent dropout is to apply the same '
+    "dropout mask across all time steps. Therefore, to achieve this you will pass nnx.StateAxes to nnx.scan's "
+    "in_axes, specifying that the cell's recurrent_dropout PRNG stream will be broadcast, and the rest of the "
+    "RNNCell's state will be carried over.\" ... \"state_axes = nnx.StateAxes({'recurrent_dropout': None, ...: "
+    'nnx.Carry})" "@nnx.scan(in_axes=(state_axes, nnx.Carry, 1), out_axes=(nnx.Carry, 1))" '
+    "https://flax.readthedocs.io/en/latest/guides/randomness.html"
+)
 NNX_DROPOUT_DOC = (
     'flax.nnx.Dropout: "broadcast_dims: dimensions that will share the same dropout mask"; "deterministic: if '
     'false the inputs are scaled by 1 / (1 - rate) and masked" '
@@ -89,6 +101,7 @@ class Spelling:
 ZAREMBA_IN = {"input": P}
 VARIATIONAL_IN = {"input": P, "recurrent": 0.0}
 VARIATIONAL_REC = {"input": 0.0, "recurrent": P}
+FLIP_BOTH = {"input": P, "recurrent": P}  # spec/schemes/flip_recurrent.yaml
 
 # ====================================================================================================
 # Flax linen: nn.RNN over each cell, times each spelling
@@ -180,10 +193,33 @@ LINEN_SPELLINGS = (
         {"cell_wrapper": REC, "split_rngs": REC_SPLIT, "apply_rngs": ["dropout", "recurrent_dropout"]},
         flag_group=True,
     ),
+    # -- the FLIP's combination: input dropout split per step, recurrent dropout not split. FLIP 2396's literal
+    # split_rngs leaves 'params' out and crashes (see *-cell_recurrent-split_flip), so this keeps 'params': False
+    Spelling(
+        "cell_input_recurrent-split_recurrent_false",
+        Claim("flip_recurrent", FLIP_BOTH, doc=f"{FLIP_INPUT} | {FLIP_RECURRENT} | {SCAN_DOC}"),
+        "nn.RNN(DropoutCell($cell, input_dropout=$p, recurrent_dropout=$p, rng_collection='recurrent_dropout'), "
+        "split_rngs={'params': False, 'dropout': True, 'recurrent_dropout': False}); "
+        "apply(rngs={'dropout': k1, 'recurrent_dropout': k2})",
+        {
+            "cell_wrapper": IN | {"recurrent_dropout": P},
+            "split_rngs": REC_SPLIT,
+            "apply_rngs": ["dropout", "recurrent_dropout"],
+        },
+    ),
 )
-# eager twins: jax.jit is documented as a pure performance transformation, so the masks must agree.
-# Eager nn.scan recompiles its body on every apply (~2 s), so only a few cases get a twin.
+# Called eagerly, with the flax_jit mode: jax.jit is documented as a pure performance transformation, so the
+# masks must agree. Eager nn.scan recompiles its body on every apply (~2 s), so only a few cases are eager.
 LINEN_EAGER = ("lstm-cell_input-split_dropout_true", "lstm-cell_recurrent-split_recurrent_false")
+# vmap (one key per example), a batch of one, a checkpoint round trip: the FLIP combination (both sites, in the
+# scan) and a time-broadcast mask before nn.RNN, where a per-example key or a missing batch axis could share masks
+LINEN_VMAP = ("lstm-cell_input_recurrent-split_recurrent_false", "lstm-dropout_before_rnn-broadcast_time")
+LINEN_MODES = {
+    "flax_jit": lambda c: c.id in LINEN_EAGER,
+    "flax_vmap": lambda c: c.id in LINEN_VMAP,
+    "batch_one": lambda c: c.id in LINEN_VMAP,
+    "reload_state_dict": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
+}
 
 # ====================================================================================================
 # Flax NNX: nnx.RNN over each cell wrapped in the randomness guide's DropoutCell, times each spelling
@@ -212,9 +248,33 @@ NNX_SPELLINGS = (
             "rnn": {"broadcast_rngs": "recurrent_dropout"},
         },
     ),
+    # -- the randomness guide's own loop: nnx.scan with the recurrent_dropout stream broadcast by nnx.StateAxes
+    Spelling(
+        "scan_state_axes-recurrent",
+        Claim("variational", VARIATIONAL_REC, doc=NNX_SCAN),
+        "nnx.scan(in_axes=(nnx.StateAxes({'recurrent_dropout': None, ...: nnx.Carry}), nnx.Carry, 1))"
+        "(DropoutCell($cell, nnx.Dropout($p, rngs=rngs, rng_collection='recurrent_dropout')))",
+        {"cell_wrapper": {"input_dropout": 0.0, "recurrent_dropout": P}, "scan": "state_axes"},
+    ),
+    # -- the same loop with the FLIP's combination: input dropout drawn per step from the carried 'dropout' stream
+    Spelling(
+        "scan_state_axes-input_recurrent",
+        Claim("flip_recurrent", FLIP_BOTH, doc=f"{FLIP_INPUT} | {FLIP_RECURRENT} | {NNX_SCAN}"),
+        "nnx.scan(in_axes=(nnx.StateAxes({'recurrent_dropout': None, ...: nnx.Carry}), nnx.Carry, 1))"
+        "(DropoutCell($cell, nnx.Dropout($p, rngs=rngs), nnx.Dropout($p, rngs=rngs, "
+        "rng_collection='recurrent_dropout')))",
+        {"cell_wrapper": {"input_dropout": P, "recurrent_dropout": P}, "scan": "state_axes"},
+    ),
 )
-# one eager twin (eager nnx.scan retraces on every call, ~3 s): jit must not change the masks
+# one configuration called eagerly (eager nnx.scan retraces on every call, ~3 s), with the flax_jit mode
 NNX_EAGER = ("lstm-recurrent-broadcast_rngs",)
+NNX_VMAP = ("lstm-input", "lstm-scan_state_axes-input_recurrent")
+NNX_MODES = {
+    "flax_jit": lambda c: c.id in NNX_EAGER,
+    "flax_vmap": lambda c: c.id in NNX_VMAP,
+    "batch_one": lambda c: c.id in NNX_VMAP,
+    "reload_state_dict": lambda c: c.id == "lstm-input",
+}
 
 # ====================================================================================================
 # jax.experimental.rnn: the op's own dropout argument, which a one-layer LSTM does not use
@@ -238,8 +298,9 @@ def _case(case_id: str, cell: Cell, config: dict, claim: Claim, label: str, flag
     )
 
 
-def _eager_twin(case: Case, label: str) -> Case:
-    return replace(case, id=case.id + "-nojit", config=dict(case.config, jit=False), label=label)
+def _eager(case: Case, label: str) -> Case:
+    """``case`` called without jit: the eager member of its flax_jit mode group."""
+    return replace(case, config=dict(case.config, jit=False), label=label)
 
 
 def linen_cases() -> list[Case]:
@@ -251,8 +312,8 @@ def linen_cases() -> list[Case]:
             label = Template(s.label).substitute(cell=f"nn.{cell_type}({WIDTH})", p=P)
             group = LINEN_FLAG_PREFIX[cell_type] + s.name if s.flag_group else None
             cases.append(_case(f"{prefix}-{s.name}", _cell(cell_type), config, s.claim, label, group))
-    twins = [_eager_twin(c, c.label + " without jax.jit") for c in cases if c.id in LINEN_EAGER]
-    return cases + twins
+    cases = [_eager(c, c.label) if c.id in LINEN_EAGER else c for c in cases]
+    return expand(cases, LINEN_MODES)
 
 
 def nnx_cases() -> list[Case]:
@@ -260,14 +321,16 @@ def nnx_cases() -> list[Case]:
     for cell_type, prefix in NNX_CELLS.items():
         for s in NNX_SPELLINGS:
             config = {"cell": {"type": cell_type, "in_features": WIDTH, "hidden_features": WIDTH}}
-            config |= copy.deepcopy(s.config) | {"jit": True}  # users nnx.jit their step; the eager twin checks
+            config |= copy.deepcopy(s.config) | {"jit": True}  # users nnx.jit their step
             label = Template(s.label).substitute(cell=f"nnx.{cell_type}({WIDTH}, {WIDTH}, rngs=rngs)", p=P)
             cell = _cell(cell_type, b_hn=cell_type != "GRUCell")  # nnx.GRUCell: dense_h has no bias
             # OptimizedLSTMCell is documented as LSTMCell, "more efficient": the same masks are expected
             group = f"lstm-{s.name}" if cell_type != "GRUCell" else None
             cases.append(_case(f"{prefix}-{s.name}", cell, config, s.claim, label + " under nnx.jit", group))
-    twins = [_eager_twin(c, c.label.replace(" under nnx.jit", " without nnx.jit")) for c in cases if c.id in NNX_EAGER]
-    return cases + twins
+    cases = [
+        _eager(c, c.label.replace(" under nnx.jit", ", called eagerly")) if c.id in NNX_EAGER else c for c in cases
+    ]
+    return expand(cases, NNX_MODES)
 
 
 def jax_rnn_cases() -> list[Case]:

@@ -20,8 +20,15 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from .base import Case, ModelAdapter, python_literal
-from .keras_cases import keras_cases
+from .keras_cases import PORTABLE_MODES, keras_cases, with_modes
 
+# the call modes measured per backend (dropspec.modes); the compiled mode is the backend's own. torch: none,
+# see COMPILED_TORCH
+BACKEND_MODES = {
+    "tensorflow": ("tf_function", "jit_compile", *PORTABLE_MODES),
+    "jax": ("jax_jit", *PORTABLE_MODES),
+    "torch": PORTABLE_MODES,
+}
 BACKEND_PACKAGES = {  # backend -> (what to pip install, the distributions whose versions a result records)
     "tensorflow": ("tensorflow-cpu==2.21.0", ("tensorflow",)),
     "jax": ("jax==0.10.2 jaxlib==0.10.2", ("jax", "jaxlib")),
@@ -39,7 +46,7 @@ class Keras3Adapter(ModelAdapter):
     env = "keras_tf"  # the tox environment that runs this backend
 
     def catalogue(self) -> Sequence[Case]:
-        return keras_cases(use_cudnn=True)
+        return with_modes(keras_cases(use_cudnn=True), BACKEND_MODES[self.backend])
 
     def imports(self) -> str:
         env = f'os.environ["KERAS_BACKEND"] = {python_literal(self.backend)}  # read once, when Keras is imported'

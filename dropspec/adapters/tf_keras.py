@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import Case, ModelAdapter
-from .keras_cases import keras_cases
+from .keras_cases import PORTABLE_MODES, keras_cases, with_modes
 
 
 class TFKerasAdapter(ModelAdapter):
@@ -27,7 +27,9 @@ class TFKerasAdapter(ModelAdapter):
     install = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e tf_keras`"
 
     def catalogue(self) -> Sequence[Case]:
-        return keras_cases(use_cudnn=False)
+        # tf-keras' recurrent layers take no seed= argument (Keras 3's do): only its Dropout layer is seeded
+        modes = ("tf_function", "jit_compile", *PORTABLE_MODES)
+        return with_modes(keras_cases(use_cudnn=False), modes, seeded_rnn=False)
 
     def imports(self) -> str:
         # keras.utils.set_random_seed seeds python, numpy and TF's global seed: tf-keras' dropout ops use it

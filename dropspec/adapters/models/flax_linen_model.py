@@ -5,7 +5,11 @@ it, after Flax's FLIP 2396 "Recurrent Dropout" and the nn.scan, nn.RNN and nn.Dr
 nn.Dropout on the whole (B, T, F) sequence (``rate``, ``broadcast_dims``); ``cell_wrapper``, dropout inside the
 scan (``input_dropout`` on x_t, ``recurrent_dropout`` on the h fed to the cell, drawn from the
 ``recurrent_rng_collection`` stream); ``split_rngs``, nn.RNN's, where not its default; ``apply_rngs``, the rng
-streams a training apply gets; ``jit``, whether the apply is jitted, as users jit their train step.
+streams a training apply gets; ``jit``, whether the apply is jitted, as users jit their train step. ``mode``,
+where set, is how the model is called: "flax_jit" (jax.jit of the apply), "flax_vmap" (jax.vmap of the apply
+over the batch, each example with its own key per rng stream, jitted as the train step is), "batch_one"
+(nothing changes here: the batch has one sequence), "reload_state_dict" (the loaded variables saved with
+flax.serialization.to_bytes and restored with from_bytes into the variables of a model init'ed anew).
 """
 
 import functools
@@ -15,6 +19,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import serialization
 
 
 class DropoutCell(nn.RNNCellBase):
@@ -59,12 +64,30 @@ class Model(nn.Module):
         return rnn(x, initial_carry=carry0)
 
 
+def per_example(apply):
+    """``apply`` vmapped over the batch: one sequence, its initial state and its own rng keys per example."""
+
+    def vmapped(variables, x, h0, c0, train, rngs=None):
+        def one(x, h0, c0, rngs):
+            # each example as the model sees a batch: a leading axis of one
+            x, h0, c0 = x[None], h0[None], c0[None]
+            carry, y = apply(variables, x, h0, c0, train, rngs=rngs) if rngs else apply(variables, x, h0, c0, train)
+            return jax.tree.map(lambda a: a[0], carry), y[0]
+
+        return jax.vmap(one)(x, h0, c0, rngs)
+
+    return vmapped
+
+
 @functools.cache
 def network(config_json):
     """The network of a configuration and its apply, built and jitted once, as in a training loop (keyed by the
     configuration's JSON: a dict cannot be a cache key)."""
     net = Model(json.loads(config_json))
-    return net, jax.jit(net.apply, static_argnums=(4,)) if net.config["jit"] else net.apply
+    mode = net.config.get("mode")
+    apply = per_example(net.apply) if mode == "flax_vmap" else net.apply
+    jit = net.config["jit"] or mode in ("flax_jit", "flax_vmap")  # a vmapped step is jitted as the train step is
+    return net, jax.jit(apply, static_argnums=(4,)) if jit else apply
 
 
 def plain(tree):
@@ -99,7 +122,22 @@ def f32(a):
     return np.asarray(a, np.float32)
 
 
+def reload(model, width):
+    """A checkpoint round trip: the variables as bytes, restored into those of the model init'ed anew."""
+    blob = serialization.to_bytes(model["variables"])
+    net = Model(model["net"].config)
+    x, h = jnp.zeros((1, 1, width)), jnp.zeros((1, net.config["cell"]["features"]))
+    target = plain(net.init(jax.random.key(1), x, h, h, False))
+    model["variables"] = serialization.from_bytes(target, blob)
+
+
 def load(model, w_ih, w_hh, b_ih, b_hh):
+    fill(model, w_ih, w_hh, b_ih, b_hh)
+    if model["net"].config.get("mode") == "reload_state_dict":
+        reload(model, w_ih.shape[1])
+
+
+def fill(model, w_ih, w_hh, b_ih, b_hh):
     H = w_hh.shape[1]
     model["variables"] = plain(init(json.dumps(model["net"].config), w_ih.shape[1]))
     if model["net"].config["cell"]["type"] != "GRUCell":
@@ -129,6 +167,8 @@ def call(model, x, h0, c0, training):
     if training:
         streams = net.config["apply_rngs"]
         rngs = dict(zip(streams, jax.random.split(step_key, len(streams))))
+        if net.config.get("mode") == "flax_vmap":  # one key per example and stream, as users split for vmap
+            rngs = {name: jax.random.split(key, x.shape[0]) for name, key in rngs.items()}
         carry, y = apply(model["variables"], x, h0, c0, True, rngs=rngs)
     else:  # inference: deterministic, no rng passed, as users evaluate
         carry, y = apply(model["variables"], x, h0, c0, False)

@@ -4,13 +4,18 @@ guide's recurrent-dropout cell.
 ``CONFIG`` reads as the user's code: ``cell`` (its ``type``, ``in_features`` and ``hidden_features``);
 ``cell_wrapper``, the rates of the nnx.Dropout on x_t (``input_dropout``, 'dropout' stream) and on the h fed to
 the cell (``recurrent_dropout``, 'recurrent_dropout' stream); ``rnn``, nnx.RNN's own arguments
-(``broadcast_rngs``); ``jit``, whether the forward pass runs under nnx.jit, as users jit their step.
+(``broadcast_rngs``), or ``scan``: "state_axes", the randomness guide's own loop instead of nnx.RNN (nnx.scan with
+nnx.StateAxes({'recurrent_dropout': None, ...: nnx.Carry})); ``jit``, whether the forward pass runs under nnx.jit,
+as users jit their step. ``mode``, where set, is how the model is called: "flax_jit" (under nnx.jit),
+"flax_vmap" (nnx.vmap over the batch, the dropout streams split per example with nnx.split_rngs, as the guide
+splits them for nnx.pmap), "batch_one" (nothing changes here: the batch has one sequence), "reload_state_dict"
+(the loaded model's parameters, nnx.state(model, nnx.Param), saved as bytes and restored into a model built anew).
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
+from flax import nnx, serialization
 
 
 class DropoutCell(nnx.Module):
@@ -43,7 +48,34 @@ def forward(rnn, x, carry0):
     return rnn(x, initial_carry=carry0)
 
 
-jitted_forward = nnx.jit(forward)  # users nnx.jit their step
+def scan_forward(cell, x, carry0):
+    """The randomness guide's recurrent-dropout loop, as written there."""
+    # Broadcast the 'recurrent_dropout' PRNG state to have the same mask on every step.
+    state_axes = nnx.StateAxes({"recurrent_dropout": None, ...: nnx.Carry})
+
+    @nnx.scan(in_axes=(state_axes, nnx.Carry, 1), out_axes=(nnx.Carry, 1))
+    def unroll(cell, carry, x):
+        carry, y = cell(carry, x)
+        return carry, y
+
+    return unroll(cell, carry0, x)
+
+
+def vmapped(step):
+    """``step`` per example: nnx.vmap over the batch with the dropout streams split into one key per example."""
+
+    def per_example(module, x, carry0):
+        state_axes = nnx.StateAxes({("dropout", "recurrent_dropout"): 0, ...: None})
+
+        @nnx.split_rngs(splits=x.shape[0], only=("dropout", "recurrent_dropout"))
+        @nnx.vmap(in_axes=(state_axes, 0, 0), out_axes=0)
+        def one(module, x, carry0):
+            return step(module, x[None], jax.tree.map(lambda a: a[None], carry0))
+
+        carry, y = one(module, x, carry0)
+        return jax.tree.map(lambda a: a[:, 0], carry), y[:, 0]
+
+    return per_example
 
 
 def build(config, seed):
@@ -53,8 +85,28 @@ def build(config, seed):
     kind, wrapper = config["cell"]["type"], config["cell_wrapper"]
     cell = getattr(nnx, kind)(config["cell"]["in_features"], config["cell"]["hidden_features"], rngs=rngs)
     wrapped = DropoutCell(cell, kind != "GRUCell", wrapper["input_dropout"], wrapper["recurrent_dropout"], rngs)
-    rnn = nnx.RNN(wrapped, return_carry=True, **config["rnn"])
-    return {"kind": kind, "cell": cell, "rnn": rnn, "forward": jitted_forward if config["jit"] else forward}
+    if config.get("scan") == "state_axes":
+        module, step = wrapped, scan_forward
+    else:
+        module, step = nnx.RNN(wrapped, return_carry=True, **config["rnn"]), forward
+    mode = config.get("mode")
+    if mode == "flax_vmap":
+        step = vmapped(step)
+    if config["jit"] or mode in ("flax_jit", "flax_vmap"):  # users nnx.jit their step (a vmapped one too)
+        step = nnx.jit(step)
+    return {"kind": kind, "cell": cell, "rnn": module, "forward": step, "config": config, "seed": seed}
+
+
+def reload(model):
+    """A checkpoint round trip of the weights: nnx.state(model, nnx.Param) as bytes (msgpack of its pure dict),
+    restored into the same model built anew with another seed, whose rng streams it keeps. (The whole
+    nnx.state holds typed PRNG keys, which msgpack cannot write; the checkpoint guide saves it with Orbax.)"""
+    blob = serialization.msgpack_serialize(nnx.state(model["rnn"], nnx.Param).to_pure_dict())
+    fresh = build(model["config"], model["seed"] + 1)
+    params = nnx.state(fresh["rnn"], nnx.Param)
+    nnx.replace_by_pure_dict(params, serialization.msgpack_restore(blob))
+    nnx.update(fresh["rnn"], params)
+    model.update(fresh)
 
 
 def put(linear, kernel, bias=None):
@@ -84,6 +136,8 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
             )
         put(cell.dense_i, w_ih.T, b_ih + b_hh)
         put(cell.dense_h, w_hh.T)
+    if model["config"].get("mode") == "reload_state_dict":
+        reload(model)
 
 
 def call(model, x, h0, c0, training):
