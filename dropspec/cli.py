@@ -112,7 +112,8 @@ def _verdict_code(results: Path) -> int:
 def _report(args: argparse.Namespace) -> int:
     from .publish.report import write_reports
 
-    results = Path(args.results)
+    folders = [Path(r) for r in (args.results or ["results"])]
+    results = folders[0]
     # results/history/ (from `tox -m history`) is read when present: the main matrix ignores subdirectories
     history = Path(args.history) if args.history else results / "history"
     history_dir = history if history.is_dir() else None
@@ -121,12 +122,13 @@ def _report(args: argparse.Namespace) -> int:
             print(f"dropspec: no {history}/; run `tox -m history` first", file=sys.stderr)
             return 2
         return _history_only(history_dir, Path(args.out), no_site=args.no_site)
-    if not results.is_dir() or not (any(results.glob("*.json")) or any(results.glob("*.json.*.partial"))):
-        print(f"dropspec: no results in {results}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
-        return 2
+    for folder in folders:
+        if not folder.is_dir() or not (any(folder.glob("*.json")) or any(folder.glob("*.json.*.partial"))):
+            print(f"dropspec: no results in {folder}/; run `dropspec run --adapter NAME` first", file=sys.stderr)
+            return 2
     try:
         readme = Path(args.readme) if args.readme else None
-        matrix = write_reports(results, Path(args.out), readme=readme, site=not args.no_site, history_dir=history_dir)
+        matrix = write_reports(folders, Path(args.out), readme=readme, site=not args.no_site, history_dir=history_dir)
     except ValueError as exc:
         print(f"dropspec: {exc}", file=sys.stderr)
         return 2
@@ -285,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=_run)
 
     report = sub.add_parser("report", help="merge results into reports/matrix.{json,md}")
-    report.add_argument("--results", default="results", help="results directory (default: results)")
+    report.add_argument(
+        "--results",
+        action="append",
+        help="results directory (default: results); give it once per folder to merge runs from several machines",
+    )
     report.add_argument("--out", default="reports", help="output directory (default: reports)")
     report.add_argument("--readme", help="also write the findings into this README's 'What we found' block")
     report.add_argument("--no-site", action="store_true", help="skip index.html, masks/ and spec/")

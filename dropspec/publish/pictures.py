@@ -286,9 +286,10 @@ def write_pictures(runs: list[dict[str, Any]], results_dir: Path, out_dir: Path)
                 target.write_bytes(plot)
                 written.setdefault(name, {})[f"{case_id}#state"] = f"masks/{name}/{case_id}-state.svg"
             relative = record.get("masks_file")
-            if not relative or not (results_dir / relative).is_file():
+            where = Path(run.get("_dir", results_dir))  # each run's own folder: reports merge several
+            if not relative or not (where / relative).is_file():
                 continue
-            with np.load(results_dir / relative) as data:
+            with np.load(where / relative) as data:
                 arrays = {site: data[site] for site in data.files}
             picture = mask_picture(arrays, record.get("cell"))
             if picture is None:

@@ -172,7 +172,7 @@ dropspec). `reports/matrix.md` lists every case.
 
 
 def write_reports(
-    results_dir: Path,
+    results_dir: Path | list[Path],
     out_dir: Path,
     spec: Spec | None = None,
     readme: Path | None = None,
@@ -210,5 +210,6 @@ def write_reports(
     if site:  # index.html, masks/ADAPTER/CASE.png and spec/ next to the matrix
         from . import write_site
 
-        write_site(out_dir, matrix, runs, results_dir, spec or default_spec(), history=history)
+        first = results_dir if isinstance(results_dir, Path) else results_dir[0]
+        write_site(out_dir, matrix, runs, first, spec or default_spec(), history=history)
     return matrix

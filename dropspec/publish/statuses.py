@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,7 @@ def _read_run(path: Path) -> dict[str, Any]:
     except UnsafeName as exc:
         raise ValueError(f"{exc}; this results file cannot be published") from None
     data["_file"] = path.name
+    data["_dir"] = str(path.parent)  # where its masks files are
     return data
 
 
@@ -105,12 +106,14 @@ def behaviour_text(record: Mapping[str, Any]) -> str:
     return WORDS["not_measured"]
 
 
-def load_results(directory: Path) -> list[dict[str, Any]]:
-    """Every run in ``directory``: ``ADAPTER.json``, and a run that was cut short
+def load_results(directory: Path | Sequence[Path]) -> list[dict[str, Any]]:
+    """Every run in ``directory`` (or in several, as separate CI jobs or machines leave them; each file is
+    judged by its own versions and device): ``ADAPTER.json``, and a run that was cut short
     (``ADAPTER.json.PID.partial``, see ``dropspec.results``) where no finished run of that adapter exists,
     or where it is newer than the finished one: it is then shown, marked incomplete."""
+    directories = [directory] if isinstance(directory, Path) else list(directory)
     runs: dict[str, dict[str, Any]] = {}
-    for path in sorted(directory.glob("*.json")):
+    for path in sorted(p for d in directories for p in d.glob("*.json")):
         data = _read_run(path)
         if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
             warn(f"{path}: results schema {data.get('schema')!r}, this dropspec reads {SCHEMA_VERSION}; shown as is")
@@ -126,7 +129,7 @@ def load_results(directory: Path) -> list[dict[str, Any]]:
             )
             data = newer
         runs[data["adapter"]] = data
-    for path in sorted(directory.glob("*.json.*.partial"), key=lambda p: p.stat().st_mtime):
+    for path in sorted((p for d in directories for p in d.glob("*.json.*.partial")), key=lambda p: p.stat().st_mtime):
         data = _read_run(path)
         finished = runs.get(data["adapter"])
         if finished is None or str(data.get("started", "")) > str(finished.get("started", "")):
