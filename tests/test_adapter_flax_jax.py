@@ -1,5 +1,5 @@
 """The JAX adapters map the canonical parameters exactly and seed reproducibly (skipped without flax); their
-model modules are framework-only and their catalogues keep the eager twins equal to their jitted cases."""
+model modules are framework-only and their call-mode variants differ from their eager cases only in the mode."""
 
 from __future__ import annotations
 
@@ -37,16 +37,18 @@ def test_the_model_module_imports_only_its_framework(adapter) -> None:
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.name)
-def test_the_catalogue_ids_are_unique_and_eager_twins_differ_only_in_jit(adapter) -> None:
+def test_the_catalogue_ids_are_unique_and_call_modes_differ_only_in_their_mode(adapter) -> None:
     cases = {c.id: c for c in adapter().cases()}
     assert len(cases) == len(adapter().cases()), "case ids must be unique: the baseline compares by id"
-    twins = [c for c in cases.values() if c.id.endswith("-nojit")]
-    assert bool(twins) == (adapter is not JaxRNNAdapter)
-    for twin in twins:
-        jitted = cases[twin.id.removesuffix("-nojit")]
-        assert twin.config == dict(jitted.config, jit=False) and jitted.config["jit"] is True
-        assert (twin.claim, twin.cell, twin.flag_group) == (jitted.claim, jitted.cell, jitted.flag_group)
-        assert twin.flag_group, f"{twin.id}: jit is performance-only, so the twin must share a flag group"
+    variants = [c for c in cases.values() if c.mode != "eager"]
+    assert bool([c for c in variants if c.mode == "flax_jit"]) == (adapter is not JaxRNNAdapter)
+    for variant in variants:
+        eager = cases[variant.mode_group]
+        assert variant.id == f"{eager.id}+{variant.mode}" and (eager.mode, eager.mode_group) == ("eager", eager.id)
+        assert variant.config == dict(eager.config, mode=variant.mode)
+        assert (variant.claim, variant.cell) == (eager.claim, eager.cell)
+        if variant.mode == "flax_jit":
+            assert eager.config["jit"] is False, f"{variant.id}: flax_jit is the mode of a configuration called eagerly"
 
 
 def _calls(case, rng, n=2):

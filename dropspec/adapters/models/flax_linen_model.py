@@ -122,13 +122,18 @@ def f32(a):
     return np.asarray(a, np.float32)
 
 
+@functools.cache
+def fresh(config_json, width):
+    """The variables of the model init'ed anew, with another key: the target a checkpoint is restored into."""
+    net = Model(json.loads(config_json))
+    x, h = jnp.zeros((1, 1, width)), jnp.zeros((1, net.config["cell"]["features"]))
+    return plain(net.init(jax.random.key(1), x, h, h, False))
+
+
 def reload(model, width):
     """A checkpoint round trip: the variables as bytes, restored into those of the model init'ed anew."""
     blob = serialization.to_bytes(model["variables"])
-    net = Model(model["net"].config)
-    x, h = jnp.zeros((1, 1, width)), jnp.zeros((1, net.config["cell"]["features"]))
-    target = plain(net.init(jax.random.key(1), x, h, h, False))
-    model["variables"] = serialization.from_bytes(target, blob)
+    model["variables"] = serialization.from_bytes(fresh(json.dumps(model["net"].config), width), blob)
 
 
 def load(model, w_ih, w_hh, b_ih, b_hh):
