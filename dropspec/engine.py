@@ -238,7 +238,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             weight_hh=case.claim.rates.get("weight_hh", 0.0) > 0,
         )
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
-        obs.behaviour = name_behaviour(obs.fingerprint, spec, case.cell)
+        obs.behaviour = name_behaviour(obs.fingerprint, spec, case.cell, prefer=case.claim.scheme)
         obs.behaves_as = obs.behaviour.schemes
 
         params = replay_params(case.cell, rng)

@@ -150,11 +150,13 @@ def candidate_schemes(spec: Spec, cell: Cell | str) -> list[Scheme]:
     return [s for s in spec.schemes.values() if s.id != "common" and kind in s.cells]
 
 
-def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str) -> Behaviour:
+def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str, prefer: str | None = None) -> Behaviour:
     """The name of what ``fp`` does (see the module docstring). Deterministic: matching schemes
     are ordered by the number of their sites left undropped, then by id; the nearest scheme is the
     one with the fewest dropped sites it has no rule for, then the fewest rule differences (each
-    weighted by ``Difference.weight``), then the fewest undropped sites, then the first id. Sites
+    weighted by ``Difference.weight``), then the fewest undropped sites, then ``prefer`` (the scheme the
+    case's documentation claims: of two equally good names, the one the reader compares with), then the
+    first id. Sites
     it lacks come first because a scheme without a rule for a dropped site describes less of the
     case than one whose rule for it differs in one aspect."""
     schemes = candidate_schemes(spec, cell)
@@ -168,7 +170,7 @@ def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str) -> Behaviour:
         diffs = scheme_differences(fp, scheme)
         missing = sum(1 for d in diffs if d.aspect == "site")
         apart = sum(d.weight for d in diffs if d.aspect != "site")
-        scored.append(((missing, apart, _unused(fp, scheme), scheme.id), scheme, diffs))
+        scored.append(((missing, apart, _unused(fp, scheme), scheme.id != prefer, scheme.id), scheme, diffs))
     matched = sorted((key, s.id) for key, s, diffs in scored if not diffs)
     if matched:
         return Behaviour(schemes=[sid for _, sid in matched])
@@ -183,8 +185,10 @@ def behaves_as(fp: Fingerprint, spec: Spec, cell: Cell | str) -> list[str]:
     return name_behaviour(fp, spec, cell).schemes
 
 
-def behaviour_from_record(fingerprint: dict[str, Any], cell: str, spec: Spec | None = None) -> Behaviour:
+def behaviour_from_record(
+    fingerprint: dict[str, Any], cell: str, spec: Spec | None = None, prefer: str | None = None
+) -> Behaviour:
     """``name_behaviour`` for a case recorded before results carried a name: ``fingerprint`` is the
     record's fingerprint dict (``observation.fingerprint`` in a results file, ``fingerprint`` in a
     ``reports/matrix.json`` case) and ``cell`` its cell name (``lstm``, ``gru_reset_after_x2_bi``)."""
-    return name_behaviour(Fingerprint.from_dict(fingerprint), spec or default_spec(), cell)
+    return name_behaviour(Fingerprint.from_dict(fingerprint), spec or default_spec(), cell, prefer)

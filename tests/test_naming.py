@@ -56,23 +56,30 @@ def fp(*sites: SiteFingerprint, carried: bool | None = None) -> Fingerprint:
 CASES: list[tuple[str, Fingerprint, str]] = [
     # a scheme site left at rate 0 is that scheme: variational with p_recurrent = 0, and with p_input = 0
     ("lstm", fp(site("input")), "variational"),
-    ("lstm", fp(site("recurrent")), "variational"),
+    # variational and flip_recurrent, both with the input at rate 0: equally good, by id (the engine prefers the claim)
+    ("lstm", fp(site("recurrent")), "flip_recurrent, variational"),
     ("gru", fp(site("input", gates="per_gate")), "variational_untied"),
     # a SimpleRNN has one gate, so tied and untied masks are the same masks: both names, kept
     ("rnn", fp(site("input", gates=None)), "variational, variational_untied"),
     # resampling decides: a fresh input mask per step is zaremba, with a per-sequence recurrent mask it is no scheme
-    ("lstm", fp(site("input", "per_step")), "zaremba"),
-    ("lstm", fp(site("input", "per_step"), site("recurrent")), "variational, except input: per_step"),
+    ("lstm", fp(site("input", "per_step")), "zaremba, flip_recurrent"),
+    # a fresh input mask per step with one recurrent mask per sequence is FLIP 2396's recurrent dropout
+    ("lstm", fp(site("input", "per_step"), site("recurrent")), "flip_recurrent"),
     (
         "lstm",
         fp(site("input", "per_step", "per_gate"), site("recurrent", gates="per_gate")),
         "variational_untied, except input: per_step",
     ),
-    # several differences, one entry per site; the tie with variational_untied (2 each) goes to the first id
+    # several differences, one entry per site (variational and variational_untied are two away)
+    (
+        "lstm",
+        fp(site("input", "reused_across_calls"), site("recurrent", "reused_across_calls")),
+        "variational, except input: reused_across_calls; recurrent: reused_across_calls",
+    ),
     (
         "lstm",
         fp(site("input", "per_step"), site("recurrent", gates="per_gate")),
-        "variational, except input: per_step; recurrent: per_gate",
+        "flip_recurrent, except recurrent: per_gate",
     ),
     # a mask kept across calls is per sequence within a call: nearer variational than zaremba
     ("lstm", fp(site("input", "reused_across_calls")), "variational, except input: reused_across_calls"),
@@ -89,8 +96,8 @@ CASES: list[tuple[str, Fingerprint, str]] = [
     # a site no scheme has, alone: none, except that site (every other scheme leaves one of its own sites unused)
     ("lstm", fp(site("carry_c", "per_step")), "none, except carry_c: dropped"),
     # stacks: each layer's site is held to its site's rule; layer 1 at rate 0
-    ("lstm_x2", fp(site("input@2", "per_step")), "zaremba"),
-    ("gru_reset_after_x2_bi", fp(site("input@2", "per_step"), site("input@2r", "per_step")), "zaremba"),
+    ("lstm_x2", fp(site("input@2", "per_step")), "zaremba, flip_recurrent"),
+    ("gru_reset_after_x2_bi", fp(site("input@2", "per_step"), site("input@2r", "per_step")), "zaremba, flip_recurrent"),
     ("lstm_x2", fp(site("input@1"), site("input@2", "per_step")), "zaremba, except input@1: per_sequence"),
     ("lstm", fp(site("weight_hh", gates=None, batch="shared")), "weight_drop"),
 ]
@@ -108,20 +115,28 @@ def test_every_naming_rule() -> None:
     assert list(check_names(name_behaviour)) == []
 
 
+def test_the_claimed_scheme_comes_first_among_equally_good_names() -> None:
+    recurrent_only = fp(site("recurrent"))  # variational and flip_recurrent, each with its input at rate 0
+    assert name_behaviour(recurrent_only, SPEC, "lstm").text == "flip_recurrent, variational"
+    assert name_behaviour(recurrent_only, SPEC, "lstm", prefer="variational").text == "variational, flip_recurrent"
+    # a preference never outranks a better name
+    assert name_behaviour(fp(site("input", "per_step")), SPEC, "lstm", prefer="flip_recurrent").schemes[0] == "zaremba"
+
+
 def test_the_name_keeps_the_differences_as_data() -> None:
-    b = name_behaviour(fp(site("input", "per_step", "per_gate"), site("recurrent")), SPEC, "lstm")
+    b = name_behaviour(fp(site("input", "per_sequence", "per_gate"), site("recurrent", "per_step")), SPEC, "lstm")
     assert b.schemes == [] and b.nearest == "variational"
     assert b.details == [
-        Difference("input", "resample", "per_step", "per_sequence"),
         Difference("input", "gates", "per_gate", "shared_gates"),
+        Difference("recurrent", "resample", "per_step", "per_sequence"),
     ]
-    assert b.differences == ["input: per_step, per_gate"]
+    assert b.differences == ["input: per_gate", "recurrent: per_step"]
     assert b.nearest_dict() == {
         "scheme": "variational",
-        "differences": ["input: per_step, per_gate"],
+        "differences": ["input: per_gate", "recurrent: per_step"],
         "details": [
-            {"site": "input", "aspect": "resample", "measured": "per_step", "rule": "per_sequence"},
             {"site": "input", "aspect": "gates", "measured": "per_gate", "rule": "shared_gates"},
+            {"site": "recurrent", "aspect": "resample", "measured": "per_step", "rule": "per_sequence"},
         ],
     }
     assert name_behaviour(fp(site("input")), SPEC, "lstm").nearest_dict() is None
@@ -243,7 +258,7 @@ def test_the_reference_behaves_as_the_scheme_it_draws_at_every_rate_combination(
             wrong.append(f"{case.id}: behaves as {obs.behaviour.text} ({obs.fingerprint.summary()})")
         record = obs.as_dict()
         assert record["behaviour"] == obs.behaviour.text and record["nearest"] is None
-        assert behaviour_from_record(record["fingerprint"], case.cell.name) == obs.behaviour
+        assert behaviour_from_record(record["fingerprint"], case.cell.name, prefer=case.claim.scheme) == obs.behaviour
     assert wrong == []
     assert time.perf_counter() - start < 60
 

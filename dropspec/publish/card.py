@@ -193,7 +193,8 @@ def _behaviour(record: dict[str, Any]) -> str:
         return "-"
     if record.get("behaviour"):  # results that carry the name already (issue 11.1)
         return str(record["behaviour"])
-    return behaviour_from_record(record["fingerprint"], record.get("cell") or "lstm").text
+    prefer = record.get("documented_as")  # of equally good names, the one the card compares with
+    return behaviour_from_record(record["fingerprint"], record.get("cell") or "lstm", prefer=prefer).text
 
 
 def _cases(matrix: dict[str, Any], adapter: str, statuses: dict[tuple[str, str], list]) -> list[_Case]:

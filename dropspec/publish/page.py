@@ -68,7 +68,8 @@ def _behaviour(case: dict[str, Any]) -> str:
         from ..naming import behaviour_from_record
 
         try:
-            return behaviour_from_record(case["fingerprint"], case.get("cell") or "lstm").text
+            prefer = case.get("documented_as")
+            return behaviour_from_record(case["fingerprint"], case.get("cell") or "lstm", prefer=prefer).text
         except (KeyError, TypeError, ValueError):  # a fingerprint from an older results format
             pass
     return ", ".join(case.get("behaves_as") or []) or "not measured"

@@ -100,7 +100,8 @@ def behaviour_text(record: Mapping[str, Any]) -> str:
     if fingerprint and cell:
         from ..naming import behaviour_from_record
 
-        return behaviour_from_record(fingerprint, cell).text
+        claim = (record.get("claim") or {}).get("scheme") or record.get("documented_as")
+        return behaviour_from_record(fingerprint, cell, prefer=claim).text
     if obs.get("behaves_as"):
         return ", ".join(obs["behaves_as"])
     return WORDS["not_measured"]
