@@ -50,7 +50,7 @@ class Keras3Adapter(ModelAdapter):
 
     def imports(self) -> str:
         env = f'os.environ["KERAS_BACKEND"] = {python_literal(self.backend)}  # read once, when Keras is imported'
-        return f"import os\n\n{env}\nimport keras\nimport numpy as np"
+        return f"import os\nimport tempfile\n\n{env}\nimport keras\nimport numpy as np"
 
     def unavailable_reason(self) -> str | None:
         pip, _ = BACKEND_PACKAGES[self.backend]

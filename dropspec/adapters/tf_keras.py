@@ -33,4 +33,4 @@ class TFKerasAdapter(ModelAdapter):
 
     def imports(self) -> str:
         # keras.utils.set_random_seed seeds python, numpy and TF's global seed: tf-keras' dropout ops use it
-        return "import numpy as np\nimport tf_keras as keras"
+        return "import os\nimport tempfile\n\nimport numpy as np\nimport tf_keras as keras"
