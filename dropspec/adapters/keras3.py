@@ -22,8 +22,9 @@ import numpy as np
 from .base import Case, ModelAdapter, python_literal
 from .keras_cases import PORTABLE_MODES, keras_cases, with_modes
 
-# the call modes measured per backend (dropspec.modes); the compiled mode is the backend's own. torch: none,
-# see COMPILED_TORCH
+# the call modes measured per backend (dropspec.modes); the compiled mode is the backend's own. torch has none:
+# torch.compile of a Keras layer spends 50-100 s in dynamo per freshly built layer on a CPU (every run builds one)
+# and hits dynamo's recompile limit (8) in Keras' step function, falling back to eager for what it would measure
 BACKEND_MODES = {
     "tensorflow": ("tf_function", "jit_compile", *PORTABLE_MODES),
     "jax": ("jax_jit", *PORTABLE_MODES),
