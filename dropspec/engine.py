@@ -249,7 +249,14 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         want = run_calls(case.cell, params, [(c.x, c.h0, c.c0) for c in calls], masks)
         obs.replay_error = _max_excess(first, want, rtol, atol)
         if adapter.per_call_training:  # train, eval, train on one model: one run more
-            obs.training_sequence = training_sequence(case, params, rng, run, rtol, atol)
+            try:
+                obs.training_sequence = training_sequence(case, params, rng, run, rtol, atol)
+            except Exception as exc:  # a layer that crashes only on this sequence breaks this one clause
+                message = ANSI.sub("", str(exc)).splitlines()[0][:300] if str(exc) else ""
+                obs.training_sequence = {
+                    "flags": list(TRAINING_SEQUENCE),
+                    "crashed": f"{type(exc).__name__}: {message}",
+                }
         if obs.fingerprint.memory_dropped:  # how a state dropped on its memory path grows: 3 runs more
             obs.state_growth = state_growth(case.cell, case.steps, case.batch, run)
             if obs.state_growth is not None:
@@ -497,6 +504,12 @@ class Judge:
             return self.na("the adapter runs every call of a run with one training flag")
         dropped = bool(self.obs.fingerprint.sites)
         want = [not (flag and dropped) for flag in seq["flags"]]
+        if seq.get("crashed"):
+            return (
+                "fail",
+                f"calls on one model: train, eval, train crashed with {seq['crashed']}",
+                "each call's flag honoured",
+            )
         got = seq["equals_reference"]
         words = ", ".join(
             f"{'train' if flag else 'eval'}={'as without dropout' if same else 'dropped'}"
