@@ -46,6 +46,8 @@ def case_record(case: Case) -> dict[str, Any]:
         "seed": case.seed,
         "flag_group": case.flag_group,
         "rate_group": case.rate_group,
+        "mode": case.mode,
+        "mode_group": case.mode_group,
     }
 
 

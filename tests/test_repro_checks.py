@@ -129,8 +129,9 @@ PAIRS = [
         {"at_inference": True},  # DropoutAtInference
     ),
     ("seed_reproducible", "lstm-variational", "common.seed.reproducible", {"seeded": False}),  # Unseeded
+    ("training_flag", "lstm-variational", "common.flags.training", {"sticky_training": True}),  # StickyTraining
 ]
-CONFIG_KEYS = {"at_inference", "seeded"}
+CONFIG_KEYS = {"at_inference", "seeded", "sticky_training"}
 
 
 def snippet(case: Case, mutation: object = None) -> str:
@@ -171,7 +172,8 @@ def test_the_reference_passes_and_the_mutant_is_caught(kind: str, case_id: str, 
 
 
 def test_every_scripted_check_kind_is_exercised() -> None:
-    covered = {p[0] for p in PAIRS} | {"flag_invariance", "site_independence", "runs", "site_inactive"}
+    groups = {"flag_invariance", "site_independence", "mode_invariance", "reload_invariance"}
+    covered = {p[0] for p in PAIRS} | groups | {"runs", "site_inactive"}
     assert SCRIPTED == covered, f"check kinds without a reference/mutant pair: {sorted(SCRIPTED - covered)}"
 
 
@@ -185,6 +187,8 @@ def test_every_scripted_check_kind_is_exercised() -> None:
             "common.flags.performance_only",
         ),
         ("site_independence", "lstm-variational", "lstm-variational-input_only", "common.sites.independent"),
+        ("mode_invariance", "lstm-variational+batch_one", "lstm-variational", "common.modes.masks"),
+        ("reload_invariance", "lstm-variational+reload_config", "lstm-variational", "common.modes.reload"),
     ],
 )
 def test_group_checks_see_a_flag_or_rate_that_changes_the_masks(
@@ -201,7 +205,10 @@ def test_group_checks_see_a_flag_or_rate_that_changes_the_masks(
     change = {"gates": "shared"} if kind == "flag_invariance" else {"resample": "per_step"}
     bad, out = run_script(repro_script(snippet(case), case, clause, partners=[(partner, snippet(partner, change))]))
     assert bad == 1, out
-    assert (f"differ in={partner.title}" if kind == "flag_invariance" else f"changed at={partner.title}") in out, out
+    words = {"flag_invariance": "differ in=", "site_independence": "changed at="}.get(
+        kind, "differ from the eager call="
+    )
+    assert f"{words}{partner.title}" in out, out
 
 
 def test_partners_must_share_the_model_module() -> None:

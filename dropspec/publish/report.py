@@ -92,6 +92,8 @@ def _case_entry(case_id: str, record: dict[str, Any]) -> dict[str, Any]:
         "sizes": record.get("sizes"),
         "flag_group": record.get("flag_group"),
         "rate_group": record.get("rate_group"),
+        "mode": record.get("mode", "eager"),
+        "mode_group": record.get("mode_group"),
         "behaves_as": obs.get("behaves_as", []),
         "behaviour": behaviour_text(record),
         "nearest": obs.get("nearest"),

@@ -11,16 +11,22 @@ import numpy as np
 
 from ..messages import verdict_message
 from .probes import (
+    CONFIG,
+    GAMMA,
     KIND,
     MAIN,
     SECOND,
     SEED,
     B,
     D,
+    H,
     T,
+    build,
+    call,
     describe,
     dropped,
     gate_sharing,
+    load,
     mask,
     memory_mask,
     random_params,
@@ -81,12 +87,41 @@ def check_inference_matches_reference():
     return int(max(d_call, d_seed) > 1e-5), observed, "0 and 0 (no dropout at inference)"
 
 
+def check_training_flag():
+    """On one model: train, eval, train. The eval call must equal a fresh model's eval call; the training calls
+    must differ from it where the case drops anything."""
+    params, rng = random_params(), np.random.default_rng(1)
+    xs = [rng.standard_normal((T, B, D)) for _ in range(3)]
+    h0 = np.full((B, H), GAMMA)
+    c0 = np.full((B, H), GAMMA) if KIND == "lstm" else None
+    model = build(CONFIG, SEED)
+    load(model, *params)
+    try:
+        got = [np.asarray(call(model, x, h0, c0, flag)[0], float) for x, flag in zip(xs, (True, False, True))]
+    except Exception as exc:  # a layer that cannot take this sequence breaks the rule
+        print(f"train, eval, train on one model raised {type(exc).__name__}: {str(exc)[:300]}")
+        return 1, f"train, eval, train crashed with {type(exc).__name__}", "each call's flag honoured"
+    fresh = build(CONFIG, SEED)
+    load(fresh, *params)
+    plain = [np.asarray(call(fresh, x, h0, c0, False)[0], float) for x in xs]
+    same = [bool(np.max(np.abs(g - p)) <= 1e-5) for g, p in zip(got, plain)]
+    drops = any(p > 0 for p in RATES.values())
+    want = [not drops, True, not drops]
+    words = ", ".join(
+        f"{n}={'as without dropout' if s else 'dropped'}" for n, s in zip(("train", "eval", "train"), same)
+    )
+    expected = ", ".join(
+        f"{n}={'as without dropout' if s else 'dropped'}" for n, s in zip(("train", "eval", "train"), want)
+    )
+    return int(same != want), f"calls on one model: {words}", expected
+
+
 def check_site_resample():
     m = mask(SITE)
     if not dropped(m).any():
         return 1, f"{SITE} mask=none", RULE["resample"]
-    for call in range(2):
-        print(f"{SITE} mask of sample 0, unit 0 over {T} steps, call {call + 1}: {row(m, call)}")
+    for n in range(2):
+        print(f"{SITE} mask of sample 0, unit 0 over {T} steps, call {n + 1}: {row(m, n)}")
     resample = structure(m)[0]
     return int(resample != RULE["resample"]), f"{SITE} mask resample={resample}", RULE["resample"]
 
@@ -230,6 +265,16 @@ def check_flag_invariance():
 def check_site_independence():
     mine, differ = compare_partners(common_only=True)
     return int(bool(differ)), "structure changed at=" + (",".join(differ) or "none"), "none"
+
+
+def check_mode_invariance():
+    mine, differ = compare_partners(common_only=False)
+    observed = f"masks={mine}; differ from the eager call=" + (",".join(differ) or "none")
+    return int(bool(differ)), observed, "the masks of the same configuration called eagerly"
+
+
+def check_reload_invariance():
+    return check_mode_invariance()
 
 
 if __name__ == "__main__":  # a script runs its check; this module on its own only has placeholders

@@ -29,7 +29,12 @@ from . import checks, probes
 # Check kinds with a script (one ``check_KIND`` function each), and the sites the probes can read
 SCRIPTED = {name.removeprefix("check_") for name in vars(checks) if name.startswith("check_")}
 READABLE = {"input", "recurrent", "output", "candidate", "cell", "carry_h", "carry_c", "state_in"}
-GROUPS = {"flag_invariance": "flag_group", "site_independence": "rate_group"}
+GROUPS = {
+    "flag_invariance": "flag_group",
+    "site_independence": "rate_group",
+    "mode_invariance": "mode_group",  # a call mode against the same configuration called eagerly
+    "reload_invariance": "mode_group",
+}
 BAD = ("fail", "xfail", "error")
 
 
@@ -314,7 +319,10 @@ def partners_of(case_id: str, group: str, cases: Mapping[str, Any]) -> list[str]
     key = get(cases[case_id], group)
     if not key:
         return []
-    return [other for other, c in cases.items() if other != case_id and get(c, group) == key]
+    others = [other for other, c in cases.items() if other != case_id and get(c, group) == key]
+    if group == "mode_group":  # a mode is held to the eager call, not to the other modes
+        others = [other for other in others if get(cases[other], "mode") in (None, "eager")]
+    return others
 
 
 def group_of(clause: Clause) -> str | None:

@@ -3,8 +3,8 @@
 ``CONFIG`` names the cell (``kind``: rnn, lstm or gru; ``reset_after`` for the GRU) and, per dropped site,
 its rule: drop probability ``p``, one mask per gate or ``shared``, resampled ``per_step``,
 ``per_sequence`` or ``reused_across_calls``, ``per_sample`` or ``shared`` by the batch, and the value
-``scale`` of a kept unit. ``seeded: False`` ignores the seed and ``at_inference: True`` keeps dropout on
-at inference: the suite's mutants use them.
+``scale`` of a kept unit. ``seeded: False`` ignores the seed, ``at_inference: True`` keeps dropout on
+at inference and ``sticky_training: True`` keeps it on once a training call has run: the suite's mutants use them.
 """
 
 import numpy as np
@@ -18,6 +18,7 @@ class Model:
         self.rng = np.random.default_rng(seed if config.get("seeded", True) else None)
         self.kept = {}  # masks drawn once, for rules reused across calls
         self.params = None
+        self.trained = False  # whether a training call has run
 
 
 def build(config, seed):
@@ -60,7 +61,10 @@ def call(model, x, h0, c0, training):
     (steps, batch, width), hid = x.shape, h0.shape[1]
     gates = len(w_ih) // hid
     m = {s: np.ones((1, 1, 1, 1)) for s in SITES}
-    if training or model.config.get("at_inference", False):
+    model.trained = model.trained or training
+    # the mutants: dropout left on at inference, or left on once the model has run a training call
+    sticky = model.config.get("sticky_training", False) and model.trained
+    if training or model.config.get("at_inference", False) or sticky:
         m.update({s: draw(model, s, gates, steps, batch, width if s == "input" else hid) for s in rules})
     wi, wh = np.split(w_ih, gates), np.split(w_hh * np.squeeze(m["weight_hh"]), gates)
     bi, bh = np.split(b_ih, gates), np.split(b_hh, gates)
