@@ -19,8 +19,17 @@ import importlib
 import re
 from collections.abc import Sequence
 
+from ..modes import expand
 from .base import Case, ModelAdapter
 from .torch_cases import third_party_cases, torch_cases, weight_drop_cases
+
+# call modes on the modules whose dropout acts: between the layers of a stack, in both directions
+MODE_CASES = ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-L2-bi-dropout0.25")
+# measured: torch.jit.script, a state_dict round trip, a batch of one. Not measured, and why (README, Call modes):
+# torch.compile recompiles each freshly built module (tens of seconds per case on CPU); torch.jit.trace freezes the
+# training flag of the traced call into the graph, as its documentation warns; autocast runs in bfloat16, beyond the
+# float32 precision the mask probes need
+MODES = ("torch_script", "reload_state_dict", "batch_one")
 
 
 class TorchAdapter(ModelAdapter):
@@ -33,7 +42,7 @@ class TorchAdapter(ModelAdapter):
     install = "`pip install torch==2.13.0` (the CPU wheel), or run `tox -e torch`"
 
     def catalogue(self) -> Sequence[Case]:
-        return torch_cases()
+        return expand(torch_cases(), {mode: lambda case: case.id in MODE_CASES for mode in MODES})
 
     def versions(self) -> dict[str, str]:
         import torch

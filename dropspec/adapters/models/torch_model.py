@@ -10,7 +10,9 @@
 - ``loop`` with ``p_input`` and ``p_recurrent``: a cell called step by step by a user loop, "zaremba_cell"
   or "variational_cell" (below);
 - ``weight_drop`` and ``p``: a wrapper that drops ``weight_hh_l0`` (DropConnect, Merity et al. 2017),
-  PyTorch-NLP's WeightDrop / WeightDropLSTM / WeightDropGRU or fastai's WeightDropout.
+  PyTorch-NLP's WeightDrop / WeightDropLSTM / WeightDropGRU or fastai's WeightDropout;
+- ``mode``, how the module is called: "torch_script" (torch.jit.script of the module), "reload_state_dict" (a
+  new module built from the same arguments, loaded from the first one's state_dict), or a plain call.
 A third-party package is imported only when the configuration names one of its classes.
 """
 
@@ -149,6 +151,15 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
                 if name == "weight_hh" and "weight_drop" in model.config:  # the weight the wrapper drops from
                     owner, attribute = model.raw, "weight_hh_l0_raw"
                 getattr(owner, attribute).copy_(torch.as_tensor(value))
+    if model.config.get("mode") == "reload_state_dict":  # as a user restores a checkpoint into a new module
+        state = model.module.state_dict()
+        with settings(model.config):
+            model.module = find(model.config["module"])(**model.config["args"]).to(model.dtype).to(model.device)
+        model.module.load_state_dict(state)
+        model.user = model.raw = model.module
+    elif model.config.get("mode") == "torch_script":  # compiled once the weights are in, as a user deploys it
+        with settings(model.config):
+            model.user = torch.jit.script(model.module)
 
 
 def call(model, x, h0, c0, training):
