@@ -591,9 +591,12 @@ class Suite:
         for case in self.cases:
             safe_name(case.id, f"adapter {adapter.name!r}: case id")  # it names files of the results
             self._check_claim(case)
+        # a deviation must match a case of the adapter's whole catalogue, also when this suite runs a part of it
+        catalogue = getattr(adapter, "catalogue", None)
+        known = [c.id for c in catalogue()] if catalogue is not None and self.cases else ids
         if deviations is None and adapter.deviations_file:  # a third-party adapter ships its own
-            deviations = Deviations.load(Path(adapter.deviations_file), self.spec, ids)
-        self.deviations = deviations or Deviations.for_adapter(adapter.name, self.spec, ids)
+            deviations = Deviations.load(Path(adapter.deviations_file), self.spec, known)
+        self.deviations = deviations or Deviations.for_adapter(adapter.name, self.spec, known)
         self.timeout, self.on_result = timeout, on_result
         self._observations: dict[str, Observation] = {}
         self._lock = threading.Lock()

@@ -23,13 +23,18 @@ from ..modes import expand
 from .base import Case, ModelAdapter
 from .torch_cases import third_party_cases, torch_cases, weight_drop_cases
 
-# call modes on the modules whose dropout acts: between the layers of a stack, in both directions
-MODE_CASES = ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-L2-bi-dropout0.25")
-# measured: torch.jit.script, a state_dict round trip, a batch of one. Not measured, and why (README, Call modes):
-# torch.compile recompiles each freshly built module (tens of seconds per case on CPU); torch.jit.trace freezes the
-# training flag of the traced call into the graph, as its documentation warns; autocast runs in bfloat16, beyond the
-# float32 precision the mask probes need
-MODES = ("torch_script", "reload_state_dict", "batch_one")
+# call modes on the modules whose dropout acts: between the layers of a stack, in both directions; torch.jit.script
+# on one-layer modules (it crashes on any nn.LSTM/GRU in torch 2.13, see deviations/torch.yaml, and a one-layer
+# case keeps its repro a short script). Not measured, and why (README, Call modes): torch.compile recompiles each
+# freshly built module (tens of seconds per case on CPU); torch.jit.trace freezes the traced call's training flag
+# into the graph, as its documentation warns; autocast runs in bfloat16, beyond the float32 precision the mask
+# probes need
+STACKS = ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-L2-bi-dropout0.25")
+MODE_CASES = {
+    "torch_script": ("lstm-L1-dropout0.25", "gru-L1-dropout0.25"),
+    "reload_state_dict": STACKS,
+    "batch_one": STACKS,
+}
 
 
 class TorchAdapter(ModelAdapter):
@@ -42,7 +47,7 @@ class TorchAdapter(ModelAdapter):
     install = "`pip install torch==2.13.0` (the CPU wheel), or run `tox -e torch`"
 
     def catalogue(self) -> Sequence[Case]:
-        return expand(torch_cases(), {mode: lambda case: case.id in MODE_CASES for mode in MODES})
+        return expand(torch_cases(), {mode: lambda case, m=mode: case.id in MODE_CASES[m] for mode in MODE_CASES})
 
     def versions(self) -> dict[str, str]:
         import torch
