@@ -24,28 +24,25 @@ def matrix_without_time(path: Path) -> dict:
 
 def test_report_over_separate_folders_equals_one_folder(tmp_path: Path) -> None:
     selection = "lstm-variational] or rnn-zaremba]"
-    for machine, adapter in (("machine_a", "reference"), ("machine_b", "reference")):
-        done = dropspec("run", "--adapter", adapter, "--out", machine, "-k", selection, "--exit-zero", cwd=tmp_path)
+    for machine in ("machine_a", "machine_b"):
+        done = dropspec("run", "--adapter", "reference", "--out", machine, "-k", selection, "--exit-zero", cwd=tmp_path)
         assert done.returncode == 0, done.stdout[-1500:]
-    # two machines, two adapters: rename machine_b's run as another adapter, as another framework's job would be
-    b = tmp_path / "machine_b"
-    run = json.loads((b / "reference.json").read_text())
-    run["adapter"], run["device"] = "reference_b", "cuda"
-    (b / "reference.json").unlink()
-    shutil.move(str(b / "reference"), str(b / "reference_b"))
-    for record in run["cases"].values():
-        record["masks_file"] = record.get("masks_file", "").replace("reference/", "reference_b/")
-    (b / "reference_b.json").write_text(json.dumps(run))
+    # machine b is a GPU machine: the same adapter on another device sits beside the CPU run, not over it
+    b = tmp_path / "machine_b" / "reference.json"
+    run = json.loads(b.read_text())
+    run["device"] = "cuda"
+    b.write_text(json.dumps(run))
     one = tmp_path / "together"
     shutil.copytree(tmp_path / "machine_a", one)
-    shutil.copytree(b, one, dirs_exist_ok=True)
+    shutil.copy(b, one / "reference-gpu.json")
 
     merged = dropspec("report", "--results", "machine_a", "--results", "machine_b", "--out", "r1", cwd=tmp_path)
-    single = dropspec("report", "--results", "together", "--out", "r2", cwd=tmp_path)
+    single = dropspec("report", "--results", "together", "--out", "r2", "--no-site", cwd=tmp_path)
     assert merged.returncode == 0 and single.returncode == 0, merged.stderr + single.stderr
     a, b_ = matrix_without_time(tmp_path / "r1" / "matrix.json"), matrix_without_time(tmp_path / "r2" / "matrix.json")
     assert a == b_
-    assert a["adapters"]["reference_b"]["device"] == "cuda", "a file from another machine keeps its own device"
-    assert set(a["adapters"]) == {"reference", "reference_b"}
-    pictures = sorted(p.name for p in (tmp_path / "r1" / "masks").rglob("*.svg"))
-    assert pictures == sorted(p.name for p in (tmp_path / "r2" / "masks").rglob("*.svg")) and pictures
+    assert set(a["adapters"]) == {"reference", "reference_cuda"}
+    assert a["adapters"]["reference_cuda"]["device"] == "cuda", "a file from another machine keeps its own device"
+    # each run's pictures come from its own folder's masks
+    pictures = {p.parent.name for p in (tmp_path / "r1" / "masks").rglob("*.svg")}
+    assert pictures == {"reference", "reference_cuda"}

@@ -53,6 +53,20 @@ class Keras3Adapter(ModelAdapter):
         env = f'os.environ["KERAS_BACKEND"] = {python_literal(self.backend)}  # read once, when Keras is imported'
         return f"import os\nimport tempfile\n\n{env}\nimport keras\nimport numpy as np"
 
+    def device(self) -> str:
+        """Where Keras puts its tensors: a GPU when the backend sees one (its cuDNN path is then the default)."""
+        if self.backend == "torch":
+            import torch
+
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        if self.backend == "jax":
+            import jax
+
+            return jax.default_backend()
+        import tensorflow as tf
+
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
     def unavailable_reason(self) -> str | None:
         pip, _ = BACKEND_PACKAGES[self.backend]
         if "keras" not in sys.modules:

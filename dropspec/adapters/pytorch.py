@@ -56,6 +56,11 @@ class TorchAdapter(ModelAdapter):
         onednn = found[0] if found and torch.backends.mkldnn.is_available() else "unavailable"
         return {"torch": torch.__version__, "onednn": onednn, **super().versions()}
 
+    def device(self) -> str:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
     def case_unavailable(self, case: Case) -> str | None:
         import torch
 

@@ -82,6 +82,8 @@ def _read_run(path: Path) -> dict[str, Any]:
     except UnsafeName as exc:
         raise ValueError(f"{exc}; this results file cannot be published") from None
     data["_file"] = path.name
+    if data.get("device") not in (None, "cpu"):  # a GPU run of an adapter sits beside its CPU run in the matrix
+        data["adapter"] = safe_name(f"{data['adapter']}_{data['device']}", f"{path}: adapter name")
     data["_dir"] = str(path.parent)  # where its masks files are
     return data
 
