@@ -110,6 +110,8 @@ def test_the_deviation_reproduces(name: str, n: int, entry: dict) -> None:
     case, clause, script = _script(adapter, entry)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     shown = f"{case.id} / {clause}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    if entry.get("intermittent") and done.returncode == 0:  # measured nondeterminism: this run did not show it
+        pytest.skip(f"an intermittent deviation that this run did not show: {shown[:300]}")
     if entry.get("status") == "error":
         assert done.returncode != 0, shown
         named = re.findall(r"\b([A-Z]\w*(?:Error|Exception))\b", entry["reason"])
