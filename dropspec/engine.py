@@ -37,6 +37,8 @@ from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # frameworks colour their error messages
 CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
+# the checks that do not read the recovered masks, so they stand when the seed does not reproduce a run
+SEED_INDEPENDENT = {"inference_matches_reference", "runs", "seed_reproducible"}
 
 
 def case_dtype(adapter: Adapter, case: Case | None = None) -> np.dtype:
@@ -682,6 +684,14 @@ class Suite:
                 # a crash is one finding, counted on the runs clause; the other clauses were not measured
                 runs_clause = next((c.id for _, c in self.spec.clauses() if c.check.kind == "runs"), "the runs clause")
                 message = verdict_message(f"not measured: the case crashed, see {runs_clause}", tag)
+                result = Result(clause.id, case.id, "not_measured", message)
+            elif obs.seed_reproducible is False and clause.check.kind not in SEED_INDEPENDENT:
+                # recovery reads masks across runs with one seed: where the seed does not reproduce them, what
+                # it reports is not the layer's; the finding is the seed clause's, the rest is not measured
+                seed_clause = next((c.id for _, c in self.spec.clauses() if c.check.kind == "seed_reproducible"), "")
+                message = verdict_message(
+                    f"not measured: the same seed does not reproduce the run, see {seed_clause}", tag
+                )
                 result = Result(clause.id, case.id, "not_measured", message)
             else:
                 status, observed, expected = Judge(self, scheme, clause, obs)()
