@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..spec import Spec, default_spec
-from .statuses import WORDS, behaviour_text, cell_summary, load_results, verdict, word
+from .statuses import behaviour_text, cell_summary, load_results, verdict, word
 
 # statuses that are a measurement of the release; a transition from or to anything else (a case the
 # release did not run) is not a change of behaviour
@@ -167,8 +167,9 @@ def _schemes(b: dict[str, Any] | None) -> str:
         return "not run"
     if "error" in b:
         return "crash"
-    # the behaviour's name (a history.json of older code has only the schemes matched)
-    return b.get("behaviour") or ", ".join(b["behaves_as"]) or WORDS["not_measured"]
+    # the behaviour's name; a history.json of older code has only the schemes matched, and matched none where
+    # a site was at rate 0: its fingerprint is not kept, so the name waits for the next `tox -m history`
+    return b.get("behaviour") or ", ".join(b["behaves_as"]) or "unnamed in this older run (`tox -m history` names it)"
 
 
 def release_changes(series: dict[str, Any]) -> list[dict[str, Any]]:

@@ -1,0 +1,98 @@
+"""TensorFlow's DropoutWrapper around an LSTM or GRU cell, as a user writes it in TF 2.21.
+
+``CONFIG`` is the model: ``api``, ``"keras2"`` (the public TF2 ``tf.nn.RNNCellDropoutWrapper`` around a
+``tf_keras.layers`` cell, run by ``tf_keras.layers.RNN``) or ``"v1"`` (``tf.compat.v1.nn.rnn_cell.DropoutWrapper``
+around a ``tf.compat.v1.nn.rnn_cell`` cell, run by ``tf.compat.v1.nn.dynamic_rnn``); ``cell`` and ``cell_args``,
+the cell's class in that API and its constructor arguments; ``wrapper_args``, the wrapper's constructor
+arguments (``dtype`` by its name); ``input_shape``, (batch, steps, features).
+"""
+
+import os
+
+os.environ["TF_USE_LEGACY_KERAS"] = "1"  # the TF1 cells and DropoutWrapper live in legacy Keras
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+# tf.compat.v1.nn.rnn_cell.DropoutWrapper(tf.compat.v1.nn.rnn_cell.LSTMCell(64), output_keep_prob=0.75)
+CONFIG = {
+    "api": "v1",
+    "cell": "LSTMCell",
+    "cell_args": {"num_units": 64},
+    "wrapper_args": {"output_keep_prob": 0.75},
+    "input_shape": [16, 8, 64],
+}
+
+
+def build(config, seed):
+    tf_keras.utils.set_random_seed(seed)  # python, numpy and TF's global seed; the wrapper's ops use it
+    wargs = dict(config["wrapper_args"])
+    if "dtype" in wargs:
+        wargs["dtype"] = getattr(tf, wargs["dtype"])
+    batch, steps, width = config["input_shape"]
+    if config["api"] == "keras2":
+        cell = getattr(tf_keras.layers, config["cell"])(**config["cell_args"])
+        wrapper = tf.nn.RNNCellDropoutWrapper(cell, **wargs)
+        rnn = tf_keras.layers.RNN(wrapper, return_sequences=True, return_state=True)
+        # the wrapper's build builds the cell (again, with new weights if it was built before): build it once
+        wrapper.build(tf.TensorShape([batch, width]))
+        rnn.build((batch, steps, width))
+        return {"api": "keras2", "cell": cell, "wrapper": wrapper, "rnn": rnn}
+    cell = getattr(tf.compat.v1.nn.rnn_cell, config["cell"])(**config["cell_args"])
+    wrapper = tf.compat.v1.nn.rnn_cell.DropoutWrapper(cell, **wargs)
+    cell.build(tf.TensorShape([batch, width]))
+    return {"api": "v1", "cell": cell, "wrapper": wrapper}
+
+
+def load(model, w_ih, w_hh, b_ih, b_hh):
+    """PyTorch layout and gate order -> the cell's own weights."""
+    cell, H = model["cell"], w_hh.shape[1]
+    gru = len(w_ih) == 3 * H
+    if model["api"] == "keras2":  # kernel, recurrent_kernel and bias, as Keras 3
+        if gru:  # Keras orders the GRU gates z, r, h
+            order = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]
+            w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
+        # reset_after (tf_keras' default) keeps both biases: b_hn is inside r * (.); LSTM gates i, f, c, o
+        bias = np.stack([b_ih, b_hh]) if len(cell.bias.shape) == 2 else b_ih + b_hh
+        cell.kernel.assign(np.asarray(w_ih, float).T.astype("float32"))
+        cell.recurrent_kernel.assign(np.asarray(w_hh, float).T.astype("float32"))
+        cell.bias.assign(np.asarray(bias, float).astype("float32"))
+        return
+    # TF1 cells keep one kernel over [x, h] and one bias (b_ih + b_hh), gates in their own order
+    rows = {g: slice(k * H, (k + 1) * H) for k, g in enumerate("rzn" if gru else "ifgo")}  # PyTorch's order
+
+    def stacked(gates):
+        w = np.concatenate([np.concatenate([w_ih[rows[g]], w_hh[rows[g]]], axis=1) for g in gates])
+        b = np.concatenate([b_ih[rows[g]] + b_hh[rows[g]] for g in gates])
+        return w.T.astype("float32"), b.astype("float32")
+
+    if gru:
+        kernel, bias = stacked("rz")  # GRUCell: gates r, u (= z), then the candidate (reset before)
+        cell._gate_kernel.assign(kernel)
+        cell._gate_bias.assign(bias)
+        kernel, bias = stacked("n")
+        cell._candidate_kernel.assign(kernel)
+        cell._candidate_bias.assign(bias)
+    else:
+        kernel, bias = stacked("igfo")  # LSTMCell: i, j (= g), f, o
+        bias[2 * H : 3 * H] -= cell._forget_bias  # added to f at run time
+        cell._kernel.assign(kernel)
+        cell._bias.assign(bias)
+
+
+def call(model, x, h0, c0, training):
+    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64. TF1 has no training flag: inference runs
+    the unwrapped cell, as users build their eval graph."""
+    x = tf.constant(np.transpose(x, (1, 0, 2)), tf.float32)
+    if model["api"] == "keras2":
+        state = [tf.constant(h0, tf.float32)] + ([] if c0 is None else [tf.constant(c0, tf.float32)])
+        y, *final = model["rnn"](x, initial_state=state, training=training)
+    else:
+        h0 = tf.constant(h0, tf.float32)
+        c0 = None if c0 is None else tf.constant(c0, tf.float32)
+        init = h0 if c0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
+        rnn_cell = model["wrapper"] if training else model["cell"]
+        y, state = tf.compat.v1.nn.dynamic_rnn(rnn_cell, x, initial_state=init)
+        final = [state] if c0 is None else [state.h, state.c]
+    y = np.transpose(np.asarray(y, float), (1, 0, 2))
+    return y, np.asarray(final[0], float), None if c0 is None else np.asarray(final[1], float)

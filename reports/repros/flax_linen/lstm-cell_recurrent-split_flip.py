@@ -1,0 +1,271 @@
+"""dropspec repro: `common.runs.documented_configuration` (MUST) on flax_linen nn.RNN(DropoutCell(nn.LSTMCell(8),
+    recurrent_dropout=0.25, rng_collection='recurrent_dropout'), split_rngs={'dropout': True,
+    'recurrent_dropout': False}); apply(rngs={'dropout': k1, 'recurrent_dropout': k2})
+
+Rule: Every configuration the case's claim documents MUST run in training and in inference mode without
+    raising.
+Source: the framework's own documentation of the configuration, quoted in each case's claim (Claim.doc): a
+    documented argument value is a promise that it can be used
+Documented as: variational with rates {"input": 0.0, "recurrent": 0.25}; Flax FLIP 2396 (RNN), 'Recurrent
+    Dropout': "Recurrent dropout: applies dropout to a recurrent input/output, same for every step." ...
+    "self.recurrent_dropout = nn.Dropout(..., rng_collection='recurrent_dropout')" ... "nn.scan(scan_fn, ...,
+    split_rngs={'dropout': True, 'recurrent_dropout': False})"
+    https://github.com/google/flax/blob/main/docs/flip/2396-rnn.md | flax.linen.scan: "split_rngs: Split PRNG
+    sequences will be different for each loop iterations. If split is False the PRNGs will be the same across
+    iterations."
+    https://flax.readthedocs.io/en/latest/api_reference/flax.linen/transformations.html#flax.linen.scan
+Versions: jax 0.10.2, jaxlib 0.10.2, flax 0.12.8
+
+Uses only the framework and numpy. Exit status 1: the rule is broken (the deviation is present);
+0: the rule holds; 2: this short script cannot tell. It prints what it saw.
+
+The model:
+Flax linen: nn.RNN over a stock cell (LSTMCell, OptimizedLSTMCell or GRUCell) with nn.Dropout where users put
+it, after Flax's FLIP 2396 "Recurrent Dropout" and the nn.scan, nn.RNN and nn.Dropout docs.
+"""
+
+import functools
+import json
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+
+# nn.RNN(DropoutCell(nn.LSTMCell(8), recurrent_dropout=0.25, rng_collection='recurrent_dropout'), split_rngs={'dropout':
+# True, 'recurrent_dropout': False}); apply(rngs={'dropout': k1, 'recurrent_dropout': k2})
+CONFIG = {
+    "cell": {"type": "LSTMCell", "features": 8},
+    "cell_wrapper": {
+        "input_dropout": 0.0,
+        "recurrent_dropout": 0.25,
+        "recurrent_rng_collection": "recurrent_dropout",
+    },
+    "split_rngs": {"dropout": True, "recurrent_dropout": False},
+    "apply_rngs": ["dropout", "recurrent_dropout"],
+    "jit": True,
+}
+
+
+class DropoutCell(nn.RNNCellBase):
+    """Input dropout on x_t and recurrent dropout on the h fed to the cell, each with its own rng stream."""
+
+    cell: nn.RNNCellBase
+    lstm: bool
+    input_rate: float = 0.0
+    recurrent_rate: float = 0.0
+    recurrent_rng: str = "recurrent_dropout"
+    deterministic: bool = True
+
+    @nn.compact
+    def __call__(self, carry, x):
+        if self.input_rate:
+            x = nn.Dropout(self.input_rate, deterministic=self.deterministic)(x)
+        if self.recurrent_rate:
+            drop = nn.Dropout(self.recurrent_rate, deterministic=self.deterministic, rng_collection=self.recurrent_rng)
+            carry = (carry[0], drop(carry[1])) if self.lstm else drop(carry)
+        return self.cell(carry, x)
+
+    @property
+    def num_feature_axes(self):
+        return 1
+
+
+class Model(nn.Module):
+    config: dict
+
+    @nn.compact
+    def __call__(self, x, h0, c0, train):
+        before, wrapper, split = (self.config.get(k) for k in ("dropout_before_rnn", "cell_wrapper", "split_rngs"))
+        if before:
+            x = nn.Dropout(before["rate"], broadcast_dims=tuple(before["broadcast_dims"]), deterministic=not train)(x)
+        lstm = self.config["cell"]["type"] != "GRUCell"
+        cell = getattr(nn, self.config["cell"]["type"])(self.config["cell"]["features"])
+        if wrapper:
+            rates = wrapper["input_dropout"], wrapper["recurrent_dropout"], wrapper["recurrent_rng_collection"]
+            cell = DropoutCell(cell, lstm, *rates, deterministic=not train)
+        carry0 = (c0, h0) if lstm else h0  # Flax's LSTM carry is (c, h)
+        rnn = nn.RNN(cell, return_carry=True) if split is None else nn.RNN(cell, return_carry=True, split_rngs=split)
+        return rnn(x, initial_carry=carry0)
+
+
+def per_example(apply):
+    """``apply`` vmapped over the batch: one sequence, its initial state and its own rng keys per example."""
+
+    def vmapped(variables, x, h0, c0, train, rngs=None):
+        def one(x, h0, c0, rngs):
+            # each example as the model sees a batch: a leading axis of one
+            x, h0, c0 = x[None], h0[None], c0[None]
+            carry, y = apply(variables, x, h0, c0, train, rngs=rngs) if rngs else apply(variables, x, h0, c0, train)
+            return jax.tree.map(lambda a: a[0], carry), y[0]
+
+        return jax.vmap(one)(x, h0, c0, rngs)
+
+    return vmapped
+
+
+@functools.cache
+def network(config_json):
+    """The network of a configuration and its apply, built and jitted once, as in a training loop (keyed by the
+    configuration's JSON: a dict cannot be a cache key)."""
+    net = Model(json.loads(config_json))
+    mode = net.config.get("mode")
+    apply = per_example(net.apply) if mode == "flax_vmap" else net.apply
+    jit = net.config["jit"] or mode in ("flax_jit", "flax_vmap")  # a vmapped step is jitted as the train step is
+    return net, jax.jit(apply, static_argnums=(4,)) if jit else apply
+
+
+def plain(tree):
+    return {k: plain(v) for k, v in tree.items()} if hasattr(tree, "items") else tree
+
+
+@functools.cache
+def init(config_json, width):
+    """The variables tree, init'ed once: linen modules are stateless, and load overwrites every weight."""
+    net, _ = network(config_json)
+    x, h = jnp.zeros((1, 1, width)), jnp.zeros((1, net.config["cell"]["features"]))
+    return plain(net.init(jax.random.key(0), x, h, h, False))
+
+
+def build(config, seed):
+    # a user's training loop: one root key, split once per step; load fills a copy of the variables
+    net, apply = network(json.dumps(config))
+    return {"net": net, "apply": apply, "key": jax.random.key(seed)}
+
+
+def find(tree, names):
+    """The sub-dict of the params holding the cell's own Dense modules (wherever wrappers put it)."""
+    if names <= set(tree):
+        return tree
+    for value in tree.values():
+        found = find(value, names) if isinstance(value, dict) else None
+        if found is not None:
+            return found
+
+
+def f32(a):
+    return np.asarray(a, np.float32)
+
+
+@functools.cache
+def fresh(config_json, width):
+    """The variables of the model init'ed anew, with another key: the target a checkpoint is restored into."""
+    net = Model(json.loads(config_json))
+    x, h = jnp.zeros((1, 1, width)), jnp.zeros((1, net.config["cell"]["features"]))
+    return plain(net.init(jax.random.key(1), x, h, h, False))
+
+
+def reload(model, width):
+    """A checkpoint round trip: the variables as bytes, restored into those of the model init'ed anew."""
+    blob = serialization.to_bytes(model["variables"])
+    model["variables"] = serialization.from_bytes(fresh(json.dumps(model["net"].config), width), blob)
+
+
+def load(model, w_ih, w_hh, b_ih, b_hh):
+    fill(model, w_ih, w_hh, b_ih, b_hh)
+    if model["net"].config.get("mode") == "reload_state_dict":
+        reload(model, w_ih.shape[1])
+
+
+def fill(model, w_ih, w_hh, b_ih, b_hh):
+    H = w_hh.shape[1]
+    model["variables"] = plain(init(json.dumps(model["net"].config), w_ih.shape[1]))
+    if model["net"].config["cell"]["type"] != "GRUCell":
+        # per gate: input kernel (I, H), hidden kernel (H, H) with the one bias b_ih + b_hh
+        target = find(model["variables"]["params"], {"ii", "hi", "if", "hf"})
+        for k, g in enumerate("ifgo"):
+            rows = slice(k * H, (k + 1) * H)
+            target[f"i{g}"] = {"kernel": f32(w_ih[rows].T)}
+            target[f"h{g}"] = {"kernel": f32(w_hh[rows].T), "bias": f32(b_ih[rows] + b_hh[rows])}
+        return
+    # GRUCell: ir, iz, in carry the bias; hr, hz none; hn its own (b_hn sits inside r * (...))
+    target = find(model["variables"]["params"], {"ir", "iz", "in", "hr", "hz", "hn"})
+    for k, g in enumerate("rzn"):
+        rows = slice(k * H, (k + 1) * H)
+        bias = b_ih[rows] + (b_hh[rows] if g != "n" else 0.0)
+        target[f"i{g}"] = {"kernel": f32(w_ih[rows].T), "bias": f32(bias)}
+        target[f"h{g}"] = {"kernel": f32(w_hh[rows].T)}
+    target["hn"]["bias"] = f32(b_hh[2 * H :])
+
+
+def call(model, x, h0, c0, training):
+    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64; nn.RNN is batch-major."""
+    net, apply = model["net"], model["apply"]
+    x, h0 = jnp.asarray(np.swapaxes(x, 0, 1), jnp.float32), jnp.asarray(h0, jnp.float32)
+    c0 = jnp.asarray(c0 if c0 is not None else h0, jnp.float32)
+    model["key"], step_key = jax.random.split(model["key"])
+    if training:
+        streams = net.config["apply_rngs"]
+        rngs = dict(zip(streams, jax.random.split(step_key, len(streams))))
+        if net.config.get("mode") == "flax_vmap":  # one key per example and stream, as users split for vmap
+            rngs = {name: jax.random.split(key, x.shape[0]) for name, key in rngs.items()}
+        carry, y = apply(model["variables"], x, h0, c0, True, rngs=rngs)
+    else:  # inference: deterministic, no rng passed, as users evaluate
+        carry, y = apply(model["variables"], x, h0, c0, False)
+    y = np.swapaxes(np.asarray(y, float), 0, 1)
+    if net.config["cell"]["type"] == "GRUCell":
+        return y, np.asarray(carry, float), None
+    c, h = carry
+    return y, np.asarray(h, float), np.asarray(c, float)
+
+
+# --- the check: numpy only ---
+KIND = "lstm"
+T, B, D, H = 16, 32, 8, 8  # steps, batch, input width, hidden units
+SEED = 7
+CHECK = "runs"
+TAG = (
+    "[common.runs.documented_configuration; flax_linen nn.RNN(DropoutCell(nn.LSTMCell(8), "
+    "recurrent_dropout=0.25, rng_collection='recurrent_dropout'), split_rngs={'dropout': True, "
+    "'recurrent_dropout': False}); apply(rngs={'dropout': k1, 'recurrent_dropout': k2}), seed=7]"
+)
+
+
+def verdict_message(observed: str, tag: str, expected: str | None = None) -> str:
+    """``X, but should be Y [tag]`` for a broken rule (``expected`` given), else ``X [tag]``."""
+    if expected is None:
+        return f"{observed} {tag}"
+    return f"{observed}, but should be {expected} {tag}"
+
+
+SAT, BETA, GAMMA, W = 40.0, 0.5, 0.5, 0.5  # saturating bias (sigmoid = 0 or 1 exactly), a bias, h0, a weight
+GATES = {"rnn": "h", "lstm": "ifgo", "gru": "rzn"}[KIND]
+
+
+def random_params(seed=0):
+    rng = np.random.default_rng(seed)
+    shapes = [(len(GATES) * H, D), (len(GATES) * H, H), (len(GATES) * H,), (len(GATES) * H,)]
+    params = [rng.uniform(-1, 1, s) / np.sqrt(H) for s in shapes]
+    if KIND == "gru":  # some GRU cells (Flax NNX's) have no b_hn; no check here needs it
+        params[3][2 * H :] = 0.0
+    return params
+
+
+def run(params, x=1.0, calls=2, seed=SEED, training=True, config=CONFIG):
+    """Build the model of `config` with `seed`, load `params`, call it `calls` times on one batch: [(y, h, c)]."""
+    model = build(config, seed)
+    load(model, *params)
+    x = np.broadcast_to(np.asarray(x, float), (T, B, D)).copy()
+    h0 = np.full((B, H), GAMMA)
+    c0 = np.full((B, H), GAMMA) if KIND == "lstm" else None
+    outs = [call(model, x, h0, c0, training) for _ in range(calls)]
+    return [tuple(None if a is None else np.asarray(a, float) for a in out) for out in outs]
+
+
+def main():
+    with np.errstate(all="ignore"):  # the probes divide by dropped (zero) units and take logs of 0 on purpose
+        status, observed, expected = globals()[f"check_{CHECK}"]()
+    print(verdict_message(observed, TAG, expected if status == 1 else None))
+    return status
+
+
+def check_runs():
+    params = random_params()
+    run(params, x=np.random.default_rng(1).standard_normal((T, B, D)), calls=2)
+    run(params, calls=1, training=False)
+    return 0, "3 runs completed (2 training calls, 1 inference call)", None
+
+
+if __name__ == "__main__":  # a script runs its check; this module on its own only has placeholders
+    raise SystemExit(main())
