@@ -196,8 +196,9 @@ def test_a_filtered_rerun_merges_into_the_full_file(faultless: dict, tmp_path: P
         (["explain", "faultless", "x", "y", "--results", "/nonexistent"], "dropspec"),
     ],
 )
-def test_a_configuration_error_is_one_line(args: list[str], words: str) -> None:
-    done = dropspec(*args)
+def test_a_configuration_error_is_one_line(args: list[str], words: str, tmp_path: Path) -> None:
+    out = ["--out", str(tmp_path / "results")] if args[0] == "run" else []  # never into the repository's results/
+    done = dropspec(*args, *out)
     assert done.returncode == 2, (done.returncode, done.stdout[-1000:], done.stderr[-1000:])
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert "Traceback" not in done.stderr and len(lines) <= 3, done.stderr

@@ -74,6 +74,9 @@ VERDICTS = {
 }
 
 
+INFERRED_WORDS = {"fail": "differs from the usual reading", "xfail": "differs from the usual reading (known)"}
+
+
 # the rules every scheme shares (spec/schemes/common.yaml), in a few words: the behaviour's name already says how a
 # case breaks its documented scheme's own rules, but not these; a crash is the verdict itself
 COMMON_BROKEN = {
@@ -105,6 +108,10 @@ class CardRow:
 
     @property
     def verdict_words(self) -> str:
+        # spec 1.0: against a reading of documentation that is silent (an inferred claim), a deviation differs
+        # from the usual reading; only a documented claim is deviated from
+        if self.verdict in ("fail", "xfail") and self.documented.endswith("(inferred)"):
+            return INFERRED_WORDS[self.verdict]
         return VERDICTS[self.verdict]
 
     @property
@@ -527,7 +534,9 @@ def _oracle_sentence(matrix: dict[str, Any]) -> str:
 _INTRO = (
     "One row per configuration as you write it (rate 0.25). 'Behaves as' names what the suite measured in the "
     "spec's words; 'deviates' means it breaks a rule of the scheme its documentation claims ('known': listed with "
-    "a reason and a link in dropspec/adapters/deviations/). Measured, per site it drops: a mask drawn per step or "
+    "a reason and a link in dropspec/adapters/deviations/). Where the documentation is silent and the claim is the "
+    "usual reading of it ('(inferred)'), a deviation 'differs from the usual reading'. "
+    "Measured, per site it drops: a mask drawn per step or "
     "per sequence, per gate or shared by the gates, per sample or shared by the batch, and the scale of a kept unit "
     "(x1.33: inverted dropout)."
 )
