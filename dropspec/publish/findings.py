@@ -112,7 +112,7 @@ def findings(runs: list[dict[str, Any]], repros: dict[str, dict[str, str]] | Non
             lines += _case_lines(adapter, case_id, run.get("cases", {}).get(case_id, {}), results, reasons, repros)
         if reasons:
             lines += [f"Known, as `dropspec/adapters/deviations/{adapter}.yaml` says:", ""]
-            lines += [f'{n}. <a id="{adapter}-known-{n}"></a>{why}' for why, n in reasons.items()]
+            lines += [f'{n}. <a id="{adapter}-{n}"></a>{why}' for why, n in reasons.items()]
             lines.append("")
     if not lines:
         return "No deviations in the results: every adapter run so far conforms to every clause that applies.\n"
@@ -146,7 +146,7 @@ def _case_lines(
     said_crash = False
     for r in results:
         text, why = measured(r["message"])
-        ref = f"[{_number(reasons, why)}](#{adapter}-known-{_number(reasons, why)})" if why else ""
+        ref = f"[{_number(reasons, why)}](#{adapter}-{_number(reasons, why)})" if why else ""
         if r["status"] == "error":  # the crash itself is in the first line; say once whether it is listed
             if not said_crash:
                 out.append(f"  Known crash ({ref})." if why else "  A new crash: the deviations file does not list it.")
@@ -159,7 +159,7 @@ def _case_lines(
     links = [f"`dropspec explain {adapter} {case_id} {first_clause}`"]
     rel = repros.get(adapter, {}).get(case_id)
     if rel:
-        links.insert(0, f"repro: [{rel}]({rel})")
+        links.insert(0, f"[repro]({rel})")
     out.append("  " + " · ".join(links))
     return out
 
