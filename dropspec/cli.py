@@ -221,13 +221,13 @@ def _clauses(args: argparse.Namespace) -> int:
 def _availability(name: str) -> str | None:
     """Whether adapter ``name`` can run here, asked in a fresh process: checking imports the framework, and
     Keras reads ``KERAS_BACKEND`` once per process, so one process per adapter tells every backend apart."""
-    code = (
-        "import sys\nfrom dropspec.registry import load_adapter\n"
-        f"reason = load_adapter({name!r}).unavailable_reason()\nsys.stdout.write('' if reason is None else reason)"
-    )
     try:
         done = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=dict(os.environ)
+            [sys.executable, "-m", "dropspec.registry", name],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=dict(os.environ),
         )
     except subprocess.TimeoutExpired:
         return "checking it took more than 300 s"

@@ -81,3 +81,8 @@ def load_adapter(name: str) -> Adapter:
     if not adapter.name:
         adapter.name = name
     return adapter
+
+
+if __name__ == "__main__":  # `python -m dropspec.registry NAME`: why NAME cannot run here, or nothing when it can
+    reason = load_adapter(sys.argv[1]).unavailable_reason()
+    sys.stdout.write("" if reason is None else reason)
