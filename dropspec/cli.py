@@ -333,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("adapters", help="list adapters and whether each can run here").set_defaults(func=_adapters)
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a reader that closed the pipe is met inside this try
+        return code
     except BrokenPipeError:  # `dropspec spec clauses | head`: the reader has what it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
