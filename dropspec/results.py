@@ -36,6 +36,7 @@ def case_record(case: Case) -> dict[str, Any]:
             "rates": case.claim.rates,
             "doc": case.claim.doc,
             "basis": case.claim.basis,
+            **({"asks": case.claim.asks} if case.claim.asks else {}),
         },
         "sizes": {
             "steps": case.steps,

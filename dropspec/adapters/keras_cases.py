@@ -17,6 +17,7 @@ its framework has.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from ..case import Case, Claim
@@ -40,6 +41,20 @@ KERAS_URLS = {
     "gru": "https://keras.io/api/layers/recurrent_layers/gru/",
 }
 DROPOUT_URL = "https://keras.io/api/layers/regularization_layers/dropout/"
+# what the API asks of a hand-written loop over a cell: the docstring of reset_dropout_mask(), verbatim, keyed by
+# use_cudnn (True: Keras 3, keras/src/layers/rnn/dropout_rnn_cell.py; False: tf-keras, which has no use_cudnn,
+# tf_keras/src/layers/rnn/dropout_rnn_cell_mixin.py)
+LOOP_ASKS = {
+    True: 'DropoutRNNCell.reset_dropout_mask(): "Reset the cached dropout mask if any. The RNN layer invokes this in '
+    "the `call()` method so that the cached mask is cleared after calling `cell.call()`. The mask should be cached "
+    "across all timestep within the same batch, but shouldn't be cached between batches.\" "
+    "https://github.com/keras-team/keras/blob/master/keras/src/layers/rnn/dropout_rnn_cell.py",
+    False: 'DropoutRNNCellMixin.reset_dropout_mask(): "Reset the cached dropout masks if any. This is important for '
+    "the RNN layer to invoke this in it `call()` method so that the cached mask is cleared before calling the "
+    "`cell.call()`. The mask should be cached across the timestep within the same batch, but shouldn't be cached "
+    "between batches. Otherwise it will introduce unreasonable bias against certain index of data within the "
+    'batch." https://github.com/keras-team/tf-keras/blob/master/tf_keras/src/layers/rnn/dropout_rnn_cell_mixin.py',
+}
 DROPOUT_DOC = (
     'keras.layers.Dropout: "The Dropout layer randomly sets input units to 0 with a frequency of rate at each '
     'step during training time [...] Inputs not set to 0 are scaled up by 1 / (1 - rate)". Before a recurrent '
@@ -212,7 +227,8 @@ def _cell_cases(cell: Cell, drop: str, use_cudnn: bool) -> list[Case]:
             config = {"layer": name, "args": args, "harness": harness, **_shape(cell)}
             label = f"cell = {signature(name, args)}; {how}"
             group = f"{cell.name}-loop" if harness == "loop" else None
-            out.append(_case(cell, f"{cell.name}-{harness}-{drop}", config, claim, label, rate_group=group))
+            asked = replace(claim, asks=LOOP_ASKS[use_cudnn])
+            out.append(_case(cell, f"{cell.name}-{harness}-{drop}", config, asked, label, rate_group=group))
     return out
 
 

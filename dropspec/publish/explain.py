@@ -337,6 +337,7 @@ def explain(
         + f"`{claim.get('scheme')}` with rates {json.dumps(claim.get('rates', {}))}"
         + (f" ({claim['doc']})" if claim.get("doc") else ""),
         f"- **Behaves as:** {behaviour_text(record)}",
+        *([f"- **What the API asks of this loop:** {claim['asks']}"] if claim.get("asks") else []),
         f"- **Seed:** {record.get('seed')}; sizes {json.dumps(record.get('sizes'))}",
         f"- **Inference error:** {_fmt(obs.get('inference_error'))} tolerances; **replay error:** "
         f"{_fmt(obs.get('replay_error'))} tolerances ({obs.get('replay_unknown') or 0} unobservable mask elements)",

@@ -143,6 +143,9 @@ def _case_lines(
         out += ["", "  ```text", *(f"  {x}".rstrip() for x in text.splitlines()), "  ```", ""]
     else:
         out.append(head + f"behaves as **{behaviour_text(record)}**.")
+    asks = (record.get("claim") or {}).get("asks")
+    if asks:  # a user's loop: what the API asks it to do, beside what it does
+        out.append(f"  What the API asks of this loop: {asks}")
     said_crash = False
     for r in results:
         text, why = measured(r["message"])
