@@ -85,35 +85,58 @@ def _versions(run: dict[str, Any]) -> str:
 
 
 def findings(runs: list[dict[str, Any]], repros: dict[str, dict[str, str]] | None = None) -> str:
-    """The body of findings.md; ``repros`` (from ``write_repros``) are linked relative to the reports dir."""
+    """The body of findings.md; ``repros`` (from ``write_repros``) are linked relative to the reports dir.
+
+    A case that deviates word for word the same on every adapter of one framework (Keras 3 on its three
+    backends) is written once, in a section of its own before the adapters', with each adapter's repro."""
     repros = repros or {}
+    bad = {run["adapter"]: _bad_by_case(run) for run in runs}
+    shared = _shared_cases(runs, bad)
     lines: list[str] = []
+    for family, (members, case_ids) in shared.items():
+        lines += [
+            f"## {family}: the same on {', '.join(members)}",
+            "",
+            f"{len(case_ids)} cases deviate or crash word for word the same on every one of them; each adapter's"
+            " section below lists only what differs.",
+            "",
+            "; ".join(f"{run['adapter']}: {_versions(run)}" for run in runs if run["adapter"] in members) + ".",
+            "",
+        ]
+        reasons: dict[str, int] = {}
+        first = next(run for run in runs if run["adapter"] == members[0])
+        for case_id in case_ids:
+            links = [(m, repros.get(m, {}).get(case_id)) for m in members]
+            record = first.get("cases", {}).get(case_id, {})
+            lines += _case_lines(family, members[0], case_id, record, bad[members[0]][case_id], reasons, links)
+        lines += _reasons_lines(family, members, reasons)
     clean = []
     for run in runs:
         adapter = run["adapter"]
-        by_case: dict[str, list[dict[str, Any]]] = {}
-        for r in run["results"]:
-            if r["status"] in BAD:
-                by_case.setdefault(r["case"], []).append(r)
+        by_case = bad[adapter]
         if not by_case:
             if run.get("results") and not run.get("unavailable"):
                 clean.append(adapter)
             continue
         crashed = sum(1 for rs in by_case.values() if any(r["status"] == "error" for r in rs))
+        family = next((f for f, (members, _) in shared.items() if adapter in members), None)
+        above = shared[family][1] if family else []
         lines += [
             f"## {adapter}",
             "",
             f"{run.get('framework') or adapter}: {_versions(run)}. {len(by_case)} of {len(run.get('cases', {}))}"
-            f" cases deviate or crash ({crashed} crash).",
+            f" cases deviate or crash ({crashed} crash)"
+            + (f"; {len(above)} of them, the same on every {family} adapter, are listed above." if above else "."),
             "",
         ]
         reasons: dict[str, int] = {}  # a known deviation's reason, written once per adapter, by number
         for case_id, results in by_case.items():
-            lines += _case_lines(adapter, case_id, run.get("cases", {}).get(case_id, {}), results, reasons, repros)
-        if reasons:
-            lines += [f"Known, as `dropspec/adapters/deviations/{adapter}.yaml` says:", ""]
-            lines += [f'{n}. <a id="{adapter}-{n}"></a>{why}' for why, n in reasons.items()]
-            lines.append("")
+            if case_id in above:
+                continue
+            record = run.get("cases", {}).get(case_id, {})
+            link = [(adapter, repros.get(adapter, {}).get(case_id))]
+            lines += _case_lines(adapter, adapter, case_id, record, results, reasons, link)
+        lines += _reasons_lines(adapter, [adapter], reasons)
     if not lines:
         return "No deviations in the results: every adapter run so far conforms to every clause that applies.\n"
     if clean:
@@ -121,14 +144,64 @@ def findings(runs: list[dict[str, Any]], repros: dict[str, dict[str, str]] | Non
     return "\n".join(lines)
 
 
+def _bad_by_case(run: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    by_case: dict[str, list[dict[str, Any]]] = {}
+    for r in run["results"]:
+        if r["status"] in BAD:
+            by_case.setdefault(r["case"], []).append(r)
+    return by_case
+
+
+def _shared_cases(
+    runs: list[dict[str, Any]], bad: dict[str, dict[str, list[dict[str, Any]]]]
+) -> dict[str, tuple[list[str], list[str]]]:
+    """framework -> (its adapters, the cases that read the same on all of them), for frameworks with more than
+    one adapter. Two adapters agree on a case when its text, with the adapter's name taken out, and the reasons
+    of its known deviations are equal."""
+    families: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        if run.get("framework") and not run.get("unavailable"):
+            families.setdefault(run["framework"], []).append(run)
+    shared = {}
+    for family, members in families.items():
+        if len(members) < 2:
+            continue
+        names = [run["adapter"] for run in members]
+        common = [c for c in bad[names[0]] if all(c in bad[n] for n in names[1:])]
+
+        def text(run: dict[str, Any], case_id: str) -> tuple[str, tuple[str, ...]]:
+            reasons: dict[str, int] = {}
+            name = run["adapter"]
+            record = run.get("cases", {}).get(case_id, {})
+            lines = _case_lines(name, name, case_id, record, bad[name][case_id], reasons, [])
+            return "\n".join(lines).replace(name, "{adapter}"), tuple(reasons)
+
+        same = [c for c in common if len({text(run, c) for run in members}) == 1]
+        if same:
+            shared[family] = (names, same)
+    return shared
+
+
+def _reasons_lines(anchor: str, adapters: list[str], reasons: dict[str, int]) -> list[str]:
+    if not reasons:
+        return []
+    files = ", ".join(f"`dropspec/adapters/deviations/{a}.yaml`" for a in adapters)
+    lines = [f"Known, as {files} {'say' if len(adapters) > 1 else 'says'}:", ""]
+    lines += [f'{n}. <a id="{anchor}-{n}"></a>{why}' for why, n in reasons.items()]
+    return lines + [""]
+
+
 def _case_lines(
+    anchor: str,
     adapter: str,
     case_id: str,
     record: dict[str, Any],
     results: list[dict[str, Any]],
     reasons: dict[str, int],
-    repros: dict[str, dict[str, str]],
+    repro_links: list[tuple[str, str | None]],
 ) -> list[str]:
+    """A case's entry. ``anchor`` prefixes the links to known reasons; ``adapter`` is the one ``explain`` names;
+    ``repro_links`` are (adapter, path of its repro or None), one link each."""
     label = record.get("label") or case_id
     documented = (record.get("claim") or {}).get("scheme", "?")
     error = (record.get("observation") or {}).get("error")
@@ -149,7 +222,7 @@ def _case_lines(
     said_crash = False
     for r in results:
         text, why = measured(r["message"])
-        ref = f"[{_number(reasons, why)}](#{adapter}-{_number(reasons, why)})" if why else ""
+        ref = f"[{_number(reasons, why)}](#{anchor}-{_number(reasons, why)})" if why else ""
         if r["status"] == "error":  # the crash itself is in the first line; say once whether it is listed
             if not said_crash:
                 out.append(f"  Known crash ({ref})." if why else "  A new crash: the deviations file does not list it.")
@@ -160,9 +233,11 @@ def _case_lines(
     # a crash is explained on the clause it is counted on; a deviation on the first clause it breaks
     first_clause = next((r["clause"] for r in results if r["status"] == "error"), results[0]["clause"])
     links = [f"`dropspec explain {adapter} {case_id} {first_clause}`"]
-    rel = repros.get(adapter, {}).get(case_id)
-    if rel:
-        links.insert(0, f"[repro]({rel})")
+    found = [(name, rel) for name, rel in repro_links if rel]
+    if len(found) == 1:
+        links.insert(0, f"[repro]({found[0][1]})")
+    elif found:
+        links.insert(0, "repro: " + ", ".join(f"[{name}]({rel})" for name, rel in found))
     out.append("  " + " · ".join(links))
     return out
 
