@@ -48,6 +48,7 @@ MODES: dict[str, Mode] = {
         Mode("bfloat16", "precision", "under a bfloat16 policy"),
         Mode("autocast", "precision", "under torch.autocast(bfloat16)"),
         Mode("batch_one", "batch", "with a batch of one", batch=1),
+        Mode("scan_unroll", "unrolled", "with every step unrolled (unroll= the number of steps)"),
     )
 }
 

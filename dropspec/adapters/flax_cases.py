@@ -220,6 +220,10 @@ LINEN_MODES = {
     "flax_vmap": lambda c: c.id in LINEN_VMAP,
     "batch_one": lambda c: c.id in LINEN_VMAP,
     "reload_state_dict": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
+    # nn.RNN(unroll=T) and nn.RNN(...)(x, seq_lengths=T) with every sequence full length change how the scan
+    # runs, not what it computes: on the FLIP combination, whose recurrent mask is broadcast over the steps
+    "scan_unroll": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
+    "masked": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
 }
 
 # ====================================================================================================
