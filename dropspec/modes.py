@@ -48,6 +48,14 @@ MODES: dict[str, Mode] = {
         Mode("bfloat16", "precision", "under a bfloat16 policy"),
         Mode("autocast", "precision", "under torch.autocast(bfloat16)"),
         Mode("batch_one", "batch", "with a batch of one", batch=1),
+        # the modes of PaddlePaddle, Haiku, Equinox and TF's DropoutWrapper, whose names the ones above do not fit
+        Mode("paddle_to_static", "compiled", "compiled with paddle.jit.to_static(full_graph=True)"),
+        Mode("sequence_length", "masked", "with sequence_length= the length of every sequence (all steps valid)"),
+        Mode("haiku_jit", "compiled", "jax.jit of the transformed apply"),
+        Mode("haiku_vmap", "compiled", "jax.vmap of the transformed apply over the batch"),
+        Mode("eqx_filter_jit", "compiled", "in eqx.filter_jit"),
+        Mode("eqx_serialise", "reload", "saved and restored (eqx.tree_serialise_leaves, tree_deserialise_leaves)"),
+        Mode("static_rnn", "unrolled", "run by tf.compat.v1.nn.static_rnn"),
         Mode("scan_unroll", "unrolled", "with every step unrolled (unroll= the number of steps)"),
     )
 }

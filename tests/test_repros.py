@@ -103,12 +103,14 @@ def _script(adapter: Adapter, entry: dict) -> tuple[Case, str, str]:
 
 
 @pytest.mark.parametrize(("name", "n", "entry"), ENTRIES, ids=[f"{a}-{n}-{e['clause']}" for a, n, e in ENTRIES])
-def test_the_deviation_reproduces(name: str, n: int, entry: dict) -> None:
+def test_the_deviation_reproduces(name: str, n: int, entry: dict, tmp_path: Path) -> None:
     adapter, reason = runnable(name)
     if adapter is None:
         pytest.skip(reason)
     case, clause, script = _script(adapter, entry)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    # run from a file, as a user runs it: a compiler that reads the source (paddle.jit.to_static) needs one
+    (tmp_path / "repro.py").write_text(script)
+    done = subprocess.run([sys.executable, str(tmp_path / "repro.py")], capture_output=True, text=True, timeout=300)
     shown = f"{case.id} / {clause}: exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     if entry.get("intermittent") and done.returncode == 0:  # measured nondeterminism: this run did not show it
         pytest.skip(f"an intermittent deviation that this run did not show: {shown[:300]}")
