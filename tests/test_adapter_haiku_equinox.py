@@ -40,7 +40,7 @@ def test_the_model_module_imports_only_its_framework(adapter) -> None:
     imported = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
     imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     assert PACKAGE[adapter] in imported, "the check must see the module's imports"
-    allowed = ("jax", PACKAGE[adapter], "numpy", "functools", "json")
+    allowed = ("jax", PACKAGE[adapter], "numpy", "functools", "json", "io")
     stray = sorted(m for m in imported if m.split(".")[0] not in allowed)
     assert not stray, f"{adapter.model_module} imports {stray}: a model module holds framework code only"
 
@@ -55,13 +55,19 @@ def test_the_catalogue_measures_both_keys_at_both_sites_and_says_no_recipe_is_do
     for case in cases:
         assert "no documented claim exists" in case.claim.doc, f"{case.id}: the claim must say it is not documented"
         assert "https://" in case.claim.doc, f"{case.id}: the claim must link the documentation it quotes"
-    twins = [c for c in cases if c.id.endswith("-nojit")]
-    assert twins, "an eager twin checks that jit changes no mask"
-    for twin in twins:
-        jitted = next(c for c in cases if c.id == twin.id.removesuffix("-nojit"))
-        assert twin.config == dict(jitted.config, jit=False) and jitted.config["jit"] is True
-        assert (twin.claim, twin.cell, twin.flag_group) == (jitted.claim, jitted.cell, jitted.flag_group)
-        assert twin.flag_group, f"{twin.id}: jit is performance-only, so the twin must share a flag group"
+    # call modes: jit is a mode of one eager configuration, and every variant differs from its eager case only in
+    # its mode (and the batch of batch_one), so common.modes.* compares like with like
+    by_id = {c.id: c for c in cases}
+    variants = [c for c in cases if c.mode != "eager"]
+    assert any(c.mode in ("haiku_jit", "eqx_filter_jit") for c in variants), "jit changes no mask: measure it"
+    for variant in variants:
+        eager = by_id[variant.mode_group]
+        assert variant.id == f"{eager.id}+{variant.mode}" and (eager.mode, eager.mode_group) == ("eager", eager.id)
+        assert variant.config == dict(eager.config, mode=variant.mode), variant.id
+        assert (variant.claim, variant.cell) == (eager.claim, eager.cell), variant.id
+        assert variant.batch == (1 if variant.mode == "batch_one" else eager.batch), variant.id
+    jitted = [c for c in cases if c.mode in ("haiku_jit", "eqx_filter_jit")]
+    assert all(by_id[c.mode_group].config["jit"] is False for c in jitted), "the jit mode's partner must be eager"
 
 
 def _case(adapter: ModelAdapter, case_id: str) -> Case:
@@ -117,7 +123,13 @@ np.savez(OUTPUT, **out)
 @pytest.mark.parametrize(
     ("adapter", "case_id"),
     with_package(
-        [(HaikuAdapter, "lstm-state-key_per_sequence-dynamic_unroll"), (EquinoxAdapter, "gru-state-key_per_step")]
+        [
+            (HaikuAdapter, "lstm-state-key_per_sequence-dynamic_unroll"),
+            (EquinoxAdapter, "gru-state-key_per_step"),
+            # call modes whose code is the repro's own: vmap with a key per example, a checkpoint round trip
+            (HaikuAdapter, "lstm-state-key_per_sequence-dynamic_unroll+haiku_vmap"),
+            (EquinoxAdapter, "lstm-state-key_per_sequence+eqx_serialise"),
+        ]
     ),
 )
 def test_the_repro_runs_standalone_bit_for_bit_as_run_does(adapter, case_id, tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..case import Case, Claim
+from ..modes import expand
 from ..reference import Cell
 
 KEEP = 0.75
@@ -52,6 +53,21 @@ SITE_CLAIMS = {  # keep-prob argument -> (scheme without / with variational_recu
 }
 
 
+# Call modes (dropspec.modes), on a few configurations each: when the wrapper draws its masks could change with the
+# mode (eager variational masks are drawn once and reused, tensorflow#7927), so a compiled call is measured on a
+# per-step and a variational configuration of each API; static_rnn (TF1, v1 only: it takes the v1 wrapper, and TF 2.21
+# still runs it eagerly) and keras2's RNN(unroll=True) on a per-step and a variational input mask and on the state
+# mask; a batch of one on a batch-shared variational mask and a per-sample state mask. The training flag sequence
+# (common.flags.training) runs on every case.
+MODE_CASES = {
+    "tf_function": ("keras2-lstm-input", "keras2-lstm-state-variational", "v1-lstm-state", "v1-lstm-input-variational"),
+    "jit_compile": ("keras2-lstm-input", "v1-lstm-input-variational"),
+    "static_rnn": ("v1-lstm-input", "v1-lstm-input-variational", "v1-gru_reset_before-state"),
+    "unroll": ("keras2-lstm-input", "keras2-lstm-input-variational", "keras2-gru_reset_after-state"),
+    "batch_one": ("keras2-lstm-input-variational", "v1-lstm-state"),
+}
+
+
 def dropout_wrapper_cases() -> list[Case]:
     out = []
     for api, (wrapper, module, size) in APIS.items():
@@ -77,4 +93,4 @@ def dropout_wrapper_cases() -> list[Case]:
                             cid, cell, config, Claim(scheme, rates, doc=doc_all), steps=STEPS, batch=BATCH, label=label
                         )
                     )
-    return out
+    return expand(out, {mode: lambda c, ids=ids: c.id in ids for mode, ids in MODE_CASES.items()})
