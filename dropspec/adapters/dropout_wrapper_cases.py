@@ -65,6 +65,9 @@ MODE_CASES = {
     "static_rnn": ("v1-lstm-input", "v1-lstm-input-variational", "v1-gru_reset_before-state"),
     "unroll": ("keras2-lstm-input", "keras2-lstm-input-variational", "keras2-gru_reset_after-state"),
     "batch_one": ("keras2-lstm-input-variational", "v1-lstm-state"),
+    # the wrapper's seed= argument, and the keras2 layer's config round trip (the v1 API has no config)
+    "seed_argument": ("keras2-lstm-input", "v1-lstm-input-variational"),
+    "reload_config": ("keras2-lstm-input", "keras2-gru_reset_after-input"),
 }
 
 

@@ -8,7 +8,9 @@ arguments (``dtype`` by its name); ``input_shape``, (batch, steps, features). ``
 model is called: "tf_function" / "jit_compile" (each call in a ``tf.function``, with ``jit_compile=True`` for the
 latter, as a training step is compiled), "static_rnn" (the v1 wrapper run by ``tf.compat.v1.nn.static_rnn`` over
 the unstacked steps), "unroll" (the keras2 wrapper in ``tf_keras.layers.RNN(..., unroll=True)``, which
-static_rnn's deprecation note names its equivalent), "batch_one" (nothing changes here: one sequence).
+static_rnn's deprecation note names its equivalent), "seed_argument" (the wrapper's own ``seed=``, the case's
+seed), "reload_config" (the keras2 ``RNN`` rebuilt with ``RNN.from_config(rnn.get_config())``), "batch_one"
+(nothing changes here: one sequence).
 """
 
 import os
@@ -24,6 +26,8 @@ def build(config, seed):
     wargs = dict(config["wrapper_args"])
     if "dtype" in wargs:
         wargs["dtype"] = getattr(tf, wargs["dtype"])
+    if config.get("mode") == "seed_argument":  # the wrapper's documented seed= argument
+        wargs["seed"] = seed
     batch, steps, width = config["input_shape"]
     if config["api"] == "keras2":
         cell = getattr(tf_keras.layers, config["cell"])(**config["cell_args"])
@@ -33,6 +37,10 @@ def build(config, seed):
         # the wrapper's build builds the cell (again, with new weights if it was built before): build it once
         wrapper.build(tf.TensorShape([batch, width]))
         rnn.build((batch, steps, width))
+        if config.get("mode") == "reload_config":  # as a user copies a layer; load() then sets its weights
+            rnn = tf_keras.layers.RNN.from_config(rnn.get_config())
+            rnn.build((batch, steps, width))
+            wrapper, cell = rnn.cell, rnn.cell.cell
         model = {"api": "keras2", "cell": cell, "wrapper": wrapper, "rnn": rnn}
     else:
         cell = getattr(tf.compat.v1.nn.rnn_cell, config["cell"])(**config["cell_args"])
