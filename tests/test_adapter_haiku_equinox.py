@@ -128,7 +128,7 @@ np.savez(OUTPUT, **out)
             (EquinoxAdapter, "gru-state-key_per_step"),
             # call modes whose code is the repro's own: vmap with a key per example, a checkpoint round trip
             (HaikuAdapter, "lstm-state-key_per_sequence-dynamic_unroll+haiku_vmap"),
-            (EquinoxAdapter, "lstm-state-key_per_sequence+eqx_serialise"),
+            (EquinoxAdapter, "lstm-input-key_per_step+eqx_serialise"),
         ]
     ),
 )

@@ -71,16 +71,16 @@ SPELLINGS = {
 CELLS = {"LSTMCell": "lstm", "GRUCell": "gru"}  # the case-id prefix
 # Call modes (dropspec.modes). One configuration is called eagerly, with the eqx_filter_jit mode (documented as
 # jax.jit for a model, a performance transformation, so the masks must agree); every other one is jitted, as users
-# jit their step. A batch of one on a key per step at the input and a key per sequence at the state, and a
-# checkpoint round trip (eqx.tree_serialise_leaves, the documented way to save a model) on the latter, where the
-# Dropout layer's own fields travel through the file. Not measured, and why (README, Call modes): jax.vmap (every
-# case is vmapped over the batch already: Equinox's cells take one sample), an explicit seed (every call already
-# takes its key).
+# jit their step. A batch of one on a key per step at the input and a key per sequence at the input of a GRU, and a
+# checkpoint round trip (eqx.tree_serialise_leaves, the documented way to save a model) on the former, where the
+# Dropout layer's own fields travel through the file; these are jitted (eagerly, the scan recompiles on every
+# call). Not measured, and why (README, Call modes): jax.vmap (every case is vmapped over the batch already:
+# Equinox's cells take one sample), an explicit seed (every call already takes its key).
 EAGER = ("lstm-state-key_per_sequence",)
 MODES = {
     "eqx_filter_jit": lambda c: c.id in EAGER,
-    "batch_one": lambda c: c.id in ("lstm-input-key_per_step", "lstm-state-key_per_sequence"),
-    "eqx_serialise": lambda c: c.id == "lstm-state-key_per_sequence",
+    "batch_one": lambda c: c.id in ("lstm-input-key_per_step", "gru-input-key_per_sequence"),
+    "eqx_serialise": lambda c: c.id == "lstm-input-key_per_step",
 }
 
 
