@@ -61,12 +61,27 @@ class Cell:
     # a GRU whose reset product has no hidden bias, r * (W_hn h) (Flax NNX's GRUCell): b_hh of the n gate
     # stays 0 in every probe and replay, since the framework cannot represent it
     b_hn: bool = True
+    # a SimpleRNN cell users write themselves (Keras' RNNCellWithDropout test cell): "linear" emits the
+    # pre-activation as it is, and ``bias=False`` has no biases (both stay 0 in every probe and replay);
+    # the probes then drive the units through the input instead (``recovery.probes``)
+    activation: Literal["tanh", "linear"] = "tanh"
+    bias: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in GATES:
             raise ValueError(f"cell kind {self.kind!r} is unknown; use one of {sorted(GATES)}")
         if self.directions not in (1, 2) or self.layers < 1:
             raise ValueError(f"a cell has layers >= 1 and directions 1 or 2, not {self.layers} and {self.directions}")
+        if self.activation not in ("tanh", "linear"):
+            raise ValueError(f"Cell(activation={self.activation!r}) is unknown; use 'tanh' or 'linear'")
+        if (self.activation != "tanh" or not self.bias) and (self.kind != "rnn" or self.stacked):
+            # LSTM and GRU gates are read by saturating them with biases, and a stack's probes pass
+            # constants through its layers by their biases: neither has probes without them
+            raise ValueError(
+                f"Cell(activation={self.activation!r}, bias={self.bias}) is supported for a one-layer, "
+                f"one-direction SimpleRNN ('rnn') only, not {self.kind!r} with {self.layers} layer(s) and "
+                f"{self.directions} direction(s); use the defaults activation='tanh', bias=True"
+            )
 
     @property
     def parts(self) -> int:
@@ -95,12 +110,13 @@ class Cell:
         base = self.kind
         if self.kind == "gru":
             base = "gru_reset_after" if self.reset_after else "gru_reset_before"
+        base += ("_linear" if self.activation == "linear" else "") + ("" if self.bias else "_nobias")
         return base + (f"_x{self.layers}" if self.layers > 1 else "") + ("_bi" if self.directions == 2 else "")
 
     def layer(self, index: int) -> Cell:
         """Part ``index`` of a stack (see ``parts``), as a one-layer, one-direction cell."""
         size = self.input_size if index < self.directions else self.output_size
-        return Cell(self.kind, size, self.hidden_size, self.reset_after, b_hn=self.b_hn)
+        return replace(self, input_size=size, layers=1, directions=1)
 
     def is_reverse(self, index: int) -> bool:
         """Whether part ``index`` reads the sequence backwards (its masks are then in its own time order)."""
@@ -133,6 +149,8 @@ class Params:
             array[...] = rng.uniform(-bound, bound, array.shape)
         if cell.kind == "gru" and not cell.b_hn:
             p.b_hh[p.rows(cell, "n")] = 0.0
+        if not cell.bias:
+            p.b_ih[...], p.b_hh[...] = 0.0, 0.0
         return p
 
     def rows(self, cell: Cell, gate: str) -> slice:
@@ -235,6 +253,10 @@ def forward(
 ) -> Trace:
     """Run ``cell`` over ``x`` of shape ``(T, B, I)`` from ``(h0, c0)``, applying ``masks``."""
     m = masks or Masks()
+    if not cell.bias and (np.any(p.b_ih) or np.any(p.b_hh)):
+        # the framework's cell has no bias to load them into: a probe or replay that sets one would measure
+        # a different function from the one the oracle runs
+        raise ValueError(f"cell {cell.name} has no bias (Cell(bias=False)), but Params.b_ih/b_hh are not all 0")
     x, h_tm1 = np.asarray(x, np.float64), np.asarray(h0, np.float64)
     steps, hidden = x.shape[0], cell.hidden_size
     c_tm1 = np.zeros_like(h_tm1) if c0 is None else np.asarray(c0, np.float64)
@@ -250,7 +272,7 @@ def forward(
         w_t = w_hh if w_hh.ndim == 2 else w_hh[t]
         if cell.kind == "rnn":
             a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
-            h = np.tanh(a)
+            h = np.tanh(a) if cell.activation == "tanh" else a
         elif cell.kind == "lstm":
             a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
             a_i, a_f, a_g, a_o = _gate_views(a, 4)

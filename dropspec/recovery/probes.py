@@ -38,6 +38,7 @@ W_NR = 0.5  # GRU reset-before r probe: n_t = tanh(0.2 + 0.5 r s_{t-1})
 MEMORY = -2.0  # forget / update gate pre-activation of the memory probes (0.12)
 TOL = 1e-3  # relative tolerance of "equal" between recovered mask values
 GRU_MEMORY_SITES = ("carry_h", "state_in")  # the masks that multiply a GRU's memory path z * h_{t-1}
+DRIVE = 0.5  # a SimpleRNN without bias: what all inputs together add to a unit's pre-activation (about BETA)
 
 
 @dataclass
@@ -51,6 +52,9 @@ class Readout:
     hidden_biases: dict[str, float] = field(default_factory=dict)
     hidden_weights: dict[str, float] = field(default_factory=dict)
     recurrent_weight: float = W_REC  # what the recurrent probe puts on the gate's diagonal
+    # a cell without bias: the weight on every input of the gate that the recurrent probe adds, so a unit whose
+    # recurrent mask is 0 does not fall to 0 for good; its term is taken out with the input masks already read
+    input_drive: float = 0.0
 
 
 @dataclass
@@ -179,11 +183,51 @@ class Recoverer:
             for call, values in enumerate(snap([self.step[c][site] for c in range(self.calls)])):
                 self.step[call][site] = values
 
+    def act(self, a: np.ndarray | float) -> np.ndarray:
+        """The SimpleRNN's activation (``Cell.activation``), and its inverse below."""
+        return np.tanh(a) if self.cell.activation == "tanh" else np.asarray(a, dtype=float)
+
+    def act_inverse(self, v: np.ndarray) -> np.ndarray:
+        return atanh(v) if self.cell.activation == "tanh" else np.asarray(v, dtype=float)
+
     def _base_rnn(self) -> None:
+        if not self.cell.bias:
+            return self._base_rnn_without_bias()
         ys = self.run("output", self.params(h=BETA))
+        level = float(self.act(BETA))
         for call, (y, trace) in enumerate(zip(ys, self.last_traces)):
-            self.step[call]["output"] = y / np.tanh(BETA)
-            self.step[call]["carry_h"][-1] = trace.h / np.tanh(BETA)
+            self.step[call]["output"] = y / level
+            self.step[call]["carry_h"][-1] = trace.h / level
+
+    def _base_rnn_without_bias(self) -> None:
+        """Without a bias nothing drives a unit past the input and recurrent masks, so every unit reads all
+        the inputs at once (``DRIVE / I`` on each, no recurrent weight): at step ``t`` all units of a sample
+        share one activation ``act(a_t)``, the largest output of the step is ``s * act(a_t)`` with ``s`` the
+        output mask's kept scale, and the output mask reads 0 or 1 against it. The returned state escapes the
+        output mask: it reads the carried mask over ``s``, so where nothing drops the returned state (it reads
+        one value for every unit) that value is ``1 / s``. Where both drop, how the scale splits between them
+        cannot be told: the output mask's kept units stay 1, and a note says so."""
+        p = self.params()
+        p.w_ih[...] = DRIVE / self.cell.input_size
+        ys = self.run("output", p)
+        outputs, returned = [], []
+        for y, trace in zip(ys, self.last_traces):
+            level = np.max(np.abs(y), axis=-1, keepdims=True)  # s * act(a_t); 0 where every input was dropped
+            outputs.append(div(y, level))
+            returned.append(div(trace.h, level[-1]))
+        values = np.concatenate([r[np.isfinite(r)] for r in returned])
+        scale = 1.0
+        if values.size and abs(values[0]) > TOL and np.all(np.abs(values - values[0]) <= TOL * abs(values[0])):
+            scale = 1.0 / float(values[0])  # the returned state is not dropped: its one value is 1 / s
+        elif any(np.nanmin(np.abs(o), initial=1.0) <= TOL for o in outputs):
+            self.notes.append(
+                "a cell without bias whose output and returned state are both dropped: the output mask's kept "
+                "scale cannot be told apart from the carried and input masks' (the outputs are their product); "
+                "its kept units are read as 1"
+            )
+        for call in range(self.calls):
+            self.step[call]["output"] = outputs[call] * scale
+            self.step[call]["carry_h"][-1] = returned[call] * scale
 
     def _base_lstm(self) -> None:
         g0 = np.tanh(BETA)
@@ -272,7 +316,13 @@ class Recoverer:
     def _readout(self, gate: str) -> Readout:
         kind = self.cell.kind
         if kind == "rnn":
-            return Readout({"h": BETA}, lambda call, y, h0, c0: atanh(self.h_seen(call, y)), BETA)
+
+            def inverse(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
+                return self.act_inverse(self.h_seen(call, y))
+
+            if not self.cell.bias:  # no bias to centre the unit on: the probed weight alone drives it
+                return Readout({}, inverse, 0.0, input_drive=DRIVE / self.cell.input_size)
+            return Readout({"h": BETA}, inverse, BETA)
         return self._readout_lstm(gate) if kind == "lstm" else self._readout_gru(gate)
 
     def _memory(self, *sites: str) -> float:
@@ -416,9 +466,12 @@ class Recoverer:
         k = self.cell.gate_index(gate)
         p, readout = self._probe_params(gate)
         p.w_hh[p.rows(self.cell, gate)] += readout.recurrent_weight * np.eye(self.cell.hidden_size)
+        p.w_ih[p.rows(self.cell, gate)] += readout.input_drive
         ys = self.run(f"recurrent.{gate}", p, h0=GAMMA, c0=GAMMA)
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
+            if readout.input_drive:  # the drive's term, from the input masks this seed's input probe read
+                a = a - readout.input_drive * self.alpha * np.sum(self.input[call][k], axis=-1, keepdims=True)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)
             self.recurrent[call][k] = div(a - readout.center, readout.recurrent_weight * fed, self.floor)
         for call, values in enumerate(snap([self.recurrent[c][k] for c in range(self.calls)], self.tol)):
