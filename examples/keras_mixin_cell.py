@@ -94,10 +94,10 @@ class KerasMixinCell(Adapter):
                 ys = []
                 for x_t in x:
                     y, [h] = cell(x_t, [h], training=training)
-                    ys.append(y)
+                    ys.append(ops.convert_to_numpy(y))
                 y = np.stack(ys)
             else:
                 y, h = rnn(np.swapaxes(x, 0, 1), initial_state=[h], training=training)
-                y = np.swapaxes(y, 0, 1)
-            traces.append(Trace(y=np.asarray(y, np.float64), h=np.asarray(h, np.float64)))
+                y = np.swapaxes(ops.convert_to_numpy(y), 0, 1)
+            traces.append(Trace(y=np.asarray(y, np.float64), h=np.asarray(ops.convert_to_numpy(h), np.float64)))
         return traces
