@@ -225,9 +225,27 @@ class Recoverer:
                 "scale cannot be told apart from the carried and input masks' (the outputs are their product); "
                 "its kept units are read as 1"
             )
+        outputs, returned = [o * scale for o in outputs], [r * scale for r in returned]
+        # a step whose outputs are all 0 had every input dropped, or every output: where a mask drops no unit
+        # anywhere else it is not dropped, and reads 1 there too (else _settle_without_bias decides, or NaN)
+        for values in (outputs, returned):
+            if not np.any(np.abs(np.concatenate([v[np.isfinite(v)] for v in values])) <= TOL):
+                for v in values:
+                    v[~np.isfinite(v)] = 1.0
         for call in range(self.calls):
-            self.step[call]["output"] = outputs[call] * scale
-            self.step[call]["carry_h"][-1] = returned[call] * scale
+            self.step[call]["output"] = outputs[call]
+            self.step[call]["carry_h"][-1] = returned[call]
+
+    def _settle_without_bias(self) -> None:
+        """The steps ``_base_rnn_without_bias`` left unknown (every output 0, and the output mask drops
+        elsewhere): where the input masks drop no unit, the inputs reached every unit there, so every output
+        was dropped. Where the inputs drop too, those steps stay unobservable (NaN)."""
+        inputs = np.concatenate([a[np.isfinite(a)] for c in range(self.calls) for a in self.input[c]])
+        if np.any(np.abs(inputs) <= TOL):
+            return
+        for call in range(self.calls):
+            out = self.step[call]["output"]
+            self.step[call]["output"] = np.where(np.all(np.isnan(out), axis=-1, keepdims=True), 0.0, out)
 
     def _base_lstm(self) -> None:
         g0 = np.tanh(BETA)
@@ -311,6 +329,8 @@ class Recoverer:
     def gates(self) -> None:
         for gate in ORDER[self.cell.kind]:
             self.input_probe(gate)
+            if not self.cell.bias:  # the recurrent probe reads h through the output mask
+                self._settle_without_bias()
             self.recurrent_probe(gate)
 
     def _readout(self, gate: str) -> Readout:
