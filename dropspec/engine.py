@@ -25,7 +25,7 @@ from .case import CallInputs, Case
 from .deviations import Deviations
 from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fingerprint, flat_masks
 from .growth import StateGrowth, output_norms, state_growth
-from .masks import base_site, part_of, site_key
+from .masks import base_site, inference_masks, part_of, site_key
 from .messages import case_tag, verdict_message
 from .modes import EAGER, MODES
 from .naming import Behaviour, name_behaviour
@@ -186,18 +186,31 @@ def check_traces(case: Case, calls: Sequence[CallInputs], traces: Sequence[Trace
 TRAINING_SEQUENCE = (True, False, True)  # on one model: is each call's flag honoured, whatever came before?
 
 
+def inference_oracle(case: Case, spec: Spec):
+    """The masks the reference applies to ``case`` at inference: None, or the means of the claimed scheme's
+    masks where its inference rule is ``expectation`` (zoneout)."""
+    scheme = spec.scheme(case.claim.scheme)
+    return inference_masks(case.cell, scheme, case.claim.rates, case.steps, case.batch)
+
+
 def training_sequence(
-    case: Case, params: Params | list[Params], rng: np.random.Generator, run: Callable, rtol: float, atol: float
+    case: Case,
+    params: Params | list[Params],
+    rng: np.random.Generator,
+    run: Callable,
+    rtol: float,
+    atol: float,
+    at_inference: Any = None,
 ) -> dict[str, list]:
     """Call one model with the flags of ``TRAINING_SEQUENCE`` on fresh inputs; per call, whether its
-    outputs equal the reference without dropout (an inference call must; a training call of a layer that
-    drops must not)."""
+    outputs equal the reference at inference, with the masks ``at_inference`` (``inference_oracle``; None:
+    without dropout): an inference call must; a training call of a layer that drops must not."""
     calls = [
         replace(c, training=flag)
         for c, flag in zip(_random_calls(case, rng, n=len(TRAINING_SEQUENCE)), TRAINING_SEQUENCE)
     ]
     got = run(params, calls, training=True)
-    plain = [run_cell(case.cell, params, c.x, c.h0, c.c0) for c in calls]
+    plain = [run_cell(case.cell, params, c.x, c.h0, c.c0, at_inference) for c in calls]
     return {
         "flags": list(TRAINING_SEQUENCE),
         "equals_reference": [_max_excess([g], [w], rtol, atol) <= 1.0 for g, w in zip(got, plain)],
@@ -223,7 +236,9 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         params = random_params(case.cell, rng)
         calls = _random_calls(case, rng, same=True)
         got = run(params, calls, training=False)
-        expected = run_cell(case.cell, params, calls[0].x, calls[0].h0, calls[0].c0)  # every call has these inputs
+        at_inference = inference_oracle(case, spec)  # None, or zoneout's expectation
+        # every call has these inputs
+        expected = run_cell(case.cell, params, calls[0].x, calls[0].h0, calls[0].c0, at_inference)
         want = [expected] * len(calls)
         obs.inference_error = _max_excess(got, want, rtol, atol)
         obs.inference_deterministic = _identical(got[1:], got[:1])
@@ -252,7 +267,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         obs.replay_error = _max_excess(first, want, rtol, atol)
         if adapter.per_call_training:  # train, eval, train on one model: one run more
             try:
-                obs.training_sequence = training_sequence(case, params, rng, run, rtol, atol)
+                obs.training_sequence = training_sequence(case, params, rng, run, rtol, atol, at_inference)
             except Exception as exc:  # a layer that crashes only on this sequence breaks this one clause
                 message = ANSI.sub("", str(exc)).splitlines()[0][:300] if str(exc) else ""
                 obs.training_sequence = {

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 
 from .reference import GATED_SITES, Cell, Masks
-from .spec import MaskRule
+from .spec import MaskRule, Scheme
 
 #: sites that mask parameters rather than activations; recovery reads them only when a claim names them
 WEIGHT_SITES = ("weight_hh",)
@@ -74,6 +74,27 @@ def sample_masks(
             masks = masks.with_site(rule.site, mask)
         out.append(masks)
     return out
+
+
+def inference_masks(cell: Cell, scheme: Scheme, rates: Mapping[str, float], steps: int, batch: int):
+    """What a call with ``training=False`` applies under ``scheme``: None (no masks) for ``inference: identity``;
+    for ``inference: expectation`` every dropped site's mask replaced by its mean, ``(1 - p)`` times the keep
+    scale, so zoneout's update mask becomes ``1 - p`` (``h_t = p h_{t-1} + (1 - p) h~_t``) and an inverted
+    dropout mask 1. For a stack, a list with one ``Masks`` (or None) per part."""
+    if scheme.inference == "identity":
+        return None
+    if cell.stacked:
+        return [
+            inference_masks(cell.layer(i), scheme, layer_rates(rates, i, cell), steps, batch) for i in range(cell.parts)
+        ]
+    masks = Masks()
+    for rule in scheme.masks:
+        p = float(rates.get(rule.site, 0.0))
+        if p > 0.0:
+            shape = (len(cell.gates) * cell.hidden_size, cell.hidden_size) if rule.site == "weight_hh" else None
+            shape = shape or site_shape(cell, rule.site, steps, batch)
+            masks = masks.with_site(rule.site, np.full(shape, (1.0 - p) * keep_scale(p, rule.scaling)))
+    return masks
 
 
 def merges_carry_into_recurrent(cell: Cell) -> bool:

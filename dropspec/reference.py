@@ -24,6 +24,14 @@ Mask sites (see ``spec/cells.yaml``), each optional, for one call over a sequenc
 - ``cell``       ``(T, B, H)``     multiplies the LSTM cell state inside the step (Moon et al. 2015)
 - ``weight_hh``  ``(G*H, H)``      multiplies ``w_hh`` for the whole call (DropConnect); a mask
   that changes per step or per sample (a wrong implementation) is ``(T, B, G*H, H)``
+- ``zone_h``     ``(T, B, H)``     zoneout (Krueger et al. 2016) on ``h``: the update mask ``u = 1 - d``. Step
+  ``t`` computes ``h~_t`` as usual and keeps ``h_t = h_{t-1} + u_t * (h~_t - h_{t-1})``: where ``u`` is 0
+  the unit keeps its previous value (it is "zoned out"), where it is 1 it takes the new one. A 0 is a
+  zoned unit, so a site's drop rate is the zoneout probability; a kept value other than 1 (a scaled
+  mask) mixes the two. ``h_{t-1}`` is the state the step received (``h0`` at ``t = 0``)
+- ``zone_c``     ``(T, B, H)``     the same for the LSTM cell state: ``c_t = c_{t-1} + u^c_t * (c~_t - c_{t-1})``,
+  and ``h~_t = o_t * tanh(c~_t)`` reads the unzoned ``c~_t``, as the paper's equations and its authors'
+  code do
 """
 
 from __future__ import annotations
@@ -37,11 +45,12 @@ import numpy as np
 CellKind = Literal["rnn", "lstm", "gru"]
 GATES: dict[str, tuple[str, ...]] = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 GATED_SITES = ("input", "recurrent")
-STEP_SITES = ("output", "carry_h", "carry_c", "candidate", "cell", "state_in")
+STEP_SITES = ("output", "carry_h", "carry_c", "candidate", "cell", "state_in", "zone_h", "zone_c")
+ZONE_SITES = ("zone_h", "zone_c")  # zoneout's update masks: a 0 keeps the previous value (see the docstring)
 SITES_OF: dict[str, tuple[str, ...]] = {
-    "rnn": ("input", "recurrent", "output", "carry_h"),
-    "lstm": ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell"),
-    "gru": ("input", "recurrent", "output", "carry_h", "candidate", "state_in"),
+    "rnn": ("input", "recurrent", "output", "carry_h", "zone_h"),
+    "lstm": ("input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "zone_h", "zone_c"),
+    "gru": ("input", "recurrent", "output", "carry_h", "candidate", "state_in", "zone_h"),
 }
 
 
@@ -174,6 +183,8 @@ class Masks:
     cell: np.ndarray | None = None
     state_in: np.ndarray | None = None
     weight_hh: np.ndarray | None = None
+    zone_h: np.ndarray | None = None
+    zone_c: np.ndarray | None = None
 
     def get(self, site: str) -> np.ndarray | None:
         return getattr(self, site)
@@ -279,8 +290,12 @@ def forward(
             i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
             c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
             h = o * np.tanh(c)
+            if m.zone_c is not None:  # zoneout: h~_t above reads the unzoned c~_t
+                c = c_tm1 + m.zone_c[t] * (c - c_tm1)
         else:
             h, _ = _gru_step(cell, p, w_t, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
+        if m.zone_h is not None:
+            h = h_tm1 + m.zone_h[t] * (h - h_tm1)
         ys[t] = _at(m.output, t) * h
         h_tm1 = _at(m.carry_h, t) * h
         c_tm1 = _at(m.carry_c, t) * c

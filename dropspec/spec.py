@@ -21,7 +21,19 @@ _PACKAGED_SPEC = Path(__file__).resolve().parent / "_spec"
 SPEC_DIR = _PACKAGED_SPEC if _PACKAGED_SPEC.is_dir() else Path(__file__).resolve().parent.parent / "spec"
 
 Level = Literal["MUST", "SHOULD", "MAY"]
-SiteName = Literal["input", "recurrent", "output", "carry_h", "carry_c", "candidate", "cell", "state_in", "weight_hh"]
+SiteName = Literal[
+    "input",
+    "recurrent",
+    "output",
+    "carry_h",
+    "carry_c",
+    "candidate",
+    "cell",
+    "state_in",
+    "weight_hh",
+    "zone_h",
+    "zone_c",
+]
 Resample = Literal["per_step", "per_sequence", "reused_across_calls"]
 GateSharing = Literal["shared", "per_gate"]
 BatchSharing = Literal["per_sample", "shared"]
@@ -110,7 +122,9 @@ class Scheme(Strict):
     cells: list[CellKindName]
     masks: list[MaskRule] = []
     carried_state: Literal["undropped", "dropped"] = "undropped"
-    inference: Literal["identity"] = "identity"
+    # identity: training=False runs the cell without masks; expectation: every mask is replaced by its mean,
+    # 1 - p at a zoneout site (h_t = p h_{t-1} + (1 - p) h~_t, Krueger et al. 2016, section 3)
+    inference: Literal["identity", "expectation"] = "identity"
     clauses: list[Clause]
 
     @model_validator(mode="after")

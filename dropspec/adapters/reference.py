@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..masks import keep_scale, sample_case_masks
+from ..masks import all_sites, inference_masks, keep_scale, sample_case_masks
 from ..modes import expand
 from ..reference import Cell, Params, Trace, run_cell
 from ..spec import default_spec
@@ -35,7 +35,7 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
         for scheme in spec.schemes.values():
             if scheme.id == "common" or cell.kind not in scheme.cells:
                 continue
-            rates = {m.site: P for m in scheme.masks}
+            rates = {m.site: P for m in scheme.masks if m.site in all_sites(cell)}  # zoneout's zone_c: LSTM only
             config = {"scheme": scheme.id, **{f"p_{site}": p for site, p in rates.items()}}
             cases.append(
                 Case(
@@ -112,6 +112,8 @@ def reference_rules(case: Case, **change: Any) -> dict[str, dict[str, Any]]:
         if p > 0:
             r = {"p": p, "gates": rule.gates, "resample": rule.resample, "batch": rule.batch}
             r["scale"] = keep_scale(p, rule.scaling)
+            if scheme.inference == "expectation":  # zoneout: the mask's mean at inference, 1 - p
+                r["inference"] = (1.0 - p) * keep_scale(p, rule.scaling)
             rules[rule.site] = {**r, **change}
     return rules
 
@@ -155,7 +157,8 @@ class ReferenceAdapter(Adapter):
 
     def repro(self, case: Case) -> str | None:
         # a subclass that draws or applies masks its own way (the mutants) is not what the snippet runs
-        if type(self).masks is not ReferenceAdapter.masks or type(self).run is not ReferenceAdapter.run:
+        own = ("masks", "run", "inference_masks")
+        if any(getattr(type(self), name) is not getattr(ReferenceAdapter, name) for name in own):
             return None
         return reference_snippet(case)
 
@@ -165,10 +168,17 @@ class ReferenceAdapter(Adapter):
         scheme = default_spec().scheme(case.claim.scheme)
         return sample_case_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
 
+    def inference_masks(self, case: Case, steps: int, batch: int):
+        """The masks of a call with ``training=False``: None, or the expectation of the scheme's masks
+        (zoneout); a mutant overrides this."""
+        scheme = default_spec().scheme(case.claim.scheme)
+        return inference_masks(case.cell, scheme, case.claim.rates, steps, batch)
+
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         rng = np.random.default_rng(seed)
         flags = [training if c.training is None else c.training for c in calls]
         masks = self.masks(case, len(calls), rng) if any(flags) else [None for _ in calls]
         return [
-            run_cell(case.cell, params, c.x, c.h0, c.c0, m if on else None) for c, m, on in zip(calls, masks, flags)
+            run_cell(case.cell, params, c.x, c.h0, c.c0, m if on else self.inference_masks(case, *c.x.shape[:2]))
+            for c, m, on in zip(calls, masks, flags)
         ]

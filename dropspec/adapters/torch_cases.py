@@ -7,7 +7,7 @@ the documentation makes for it, and how a user writes it. The axes:
   et al. 2014) or AWD-LSTM's ``LockedDropout`` (Gal and Ghahramani 2016), and, in their own adapters,
   PyTorch-NLP's ``LockedDropout`` and fastai's ``RNNDropout`` (``THIRD_PARTY``);
 - the cells in user loops (``LOOPS``): ``nn.Dropout`` on x_t at every step, or a locked input mask with
-  and without a mask on the h_{t-1} fed to the cell;
+  and without a mask on the h_{t-1} fed to the cell; and ESPnet's ``ZoneOutCell`` around each cell (zoneout);
 - stacks (``STACKS``), where ``dropout=`` acts between layers: two and three layers, bidirectional layers,
   batch_first, and the CUDA kernels (skipped with the reason where no GPU is present);
 - the weight-drop wrappers (``WEIGHT_DROP``): DropConnect on ``weight_hh_l0``, the AWD-LSTM regularizer
@@ -51,6 +51,13 @@ LOCKED_DOC = (
 GAL_DOC = (
     LOCKED_DOC + "; the recurrent mask on h_{t-1}, drawn once per sequence and shared by the gates, is the tied "
     "variational LSTM of Gal and Ghahramani (2016), arXiv:1512.05287, written around torch's cell"
+)
+ZONEOUT_DOC = (
+    "ESPnet's Tacotron 2 ZoneOutCell around a torch cell: ':param float zoneout_rate: probability of zoneout'; "
+    "'if self.training: mask = h.new(*h.size()).bernoulli_(prob); return mask * h + (1 - mask) * next_h; "
+    "else: return prob * h + (1 - prob) * next_h', each part of an LSTM's (h, c) with a mask of its own "
+    "(https://github.com/espnet/espnet/blob/056a9ad22936761053243403f1a0ed0a5e09079b/espnet/nets/pytorch_backend/"
+    "tacotron2/decoder.py#L20-L54): zoneout, Krueger et al. (2016), arXiv:1606.01305"
 )
 TORCHNLP_DOC = (
     "torchnlp.nn.LockedDropout: 'LockedDropout applies the same dropout mask to every time step' "
@@ -209,6 +216,17 @@ def loop_case(kind: str, loop: str, p_recurrent: float = 0.0, dtype: str = "floa
     )
 
 
+def zoneout_case(kind: str) -> Case:
+    """ESPnet's ``ZoneOutCell`` (``models/torch_model.py``: ``zoneout_cell_loop``) around a torch cell, called
+    step by step by the decoder's loop, as ESPnet's Tacotron 2 and the many tutorials copied from it write it."""
+    name = CELLS[kind]
+    config = {"module": f"torch.nn.{name}", "args": {"input_size": WIDTH, "hidden_size": WIDTH}}
+    config |= {"loop": "zoneout_cell", "p_zoneout": P, "dtype": "float32"}
+    rates = {"zone_h": P, "zone_c": P} if kind == "lstm" else {"zone_h": P}
+    label = f"for x_t in x: state = ZoneOutCell(nn.{name}({WIDTH}, {WIDTH}), zoneout_rate={P})(x_t, state)"
+    return _case(f"{kind}cell-zoneout-loop", kind, config, Claim("zoneout", rates, doc=ZONEOUT_DOC), label)
+
+
 def stack_case(kind: str, layers: int, bidirectional: bool, variant: str = "") -> Case:
     """``nn.RNN/LSTM/GRU(num_layers=L, dropout=p[, bidirectional=True])``: where ``dropout=`` is documented
     to act. ``variant``: ``batch_first``, or ``cuda-cudnn`` / ``cuda-native`` (skipped without a GPU)."""
@@ -253,6 +271,7 @@ def torch_cases() -> list[Case]:
         cases.append(module_case(kind, P, "float64"))
         cases += [pre_dropout_case(kind, layer, v) for layer in PRE_DROPOUT for v in KERNELS[kind]]
         cases += [loop_case(kind, loop, p_recurrent) for loop, p_recurrent in LOOPS[kind]]
+        cases.append(zoneout_case(kind))
     cases.append(loop_case("lstm", "zaremba_cell", dtype="float64"))
     return cases + [stack_case(*axes) for axes in STACKS]
 

@@ -60,6 +60,7 @@ WORDS = {
     "undropped": "undropped",
     "dropped": "dropped",
     "identity": "identity (no dropout)",
+    "expectation": "the expectation of every mask (zoneout: p h_{t-1} + (1 - p) h~_t)",
 }
 
 

@@ -34,6 +34,7 @@ def recover(
     if cell.stacked:
         return recover_stack(cell, steps, batch, calls, runner, eps)
     r = Recoverer(cell, steps, batch, calls, runner, eps)
+    r.zones()
     r.base()
     r.gates()
     if weight_hh:
@@ -45,7 +46,8 @@ def probe_runs(cell: Cell) -> int:
     """How many framework runs ``recover`` makes for a one-layer ``cell``; for a stack the fewest it
     makes (both directions of a layer read by the same runs, no unit read again through another)."""
     base = {"rnn": 1, "lstm": 2, "gru": 2}[cell.kind]
-    runs = base
+    # the zone probes (recovery.zone), for one-layer cells: h, and twice the LSTM's c
+    runs = base + (0 if cell.stacked else 3 if cell.kind == "lstm" else 1)
     for index in range(0, cell.parts, cell.directions):
         layer = cell.layer(index)
         chunks = -(-layer.input_size // layer.hidden_size)

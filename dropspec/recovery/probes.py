@@ -141,6 +141,8 @@ class Recoverer:
         self.step = [{site: ones.copy() for site in STEP_SITES} for _ in range(calls)]
         self.input = [np.full(site_shape(cell, "input", steps, batch), np.nan) for _ in range(calls)]
         self.recurrent = [np.full(site_shape(cell, "recurrent", steps, batch), np.nan) for _ in range(calls)]
+        self.zoned_y: dict[int, np.ndarray] = {}  # per call, the outputs of the last probe read under zoneout
+        self.zoned: dict[str, bool] = {}  # per zone site, whether ``zones`` found it (never run in a stack)
 
     # -- running probes -------------------------------------------------------------------
     def params(self, **biases: float) -> Params:
@@ -170,11 +172,51 @@ class Recoverer:
 
     def state_fed(self, call: int, h: np.ndarray, h0: float) -> np.ndarray:
         """The state each step received: ``h_{t-1}``, times the carried mask where it is separable,
-        times the mask on the state fed to the step (GRU)."""
+        times the mask on the state fed to the step (GRU). Under zoneout the zoned state, whatever ``h``."""
+        if self.zoning("zone_h") and call in self.zoned_y:
+            h = self.h_seen(call, self.zoned_y[call])
         prev = previous(h0, h)
         if merges_carry_into_recurrent(self.cell):
             return prev
         return prev * previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
+
+    # -- zoneout: read first, then every other probe sees through it (recovery.zone) ------------
+    def zones(self) -> None:
+        from .zone import read_zones  # zone.py builds on this module
+
+        read_zones(self)
+        for site in ("zone_h", "zone_c"):
+            self.zoned[site] = any(not np.all(np.abs(self.step[c][site] - 1.0) <= TOL) for c in range(self.calls))
+
+    def zoning(self, site: str) -> bool:
+        """Whether the zone probes found zone masks at ``site`` (``zone_h`` or ``zone_c``)."""
+        return self.zoned.get(site, False)
+
+    def unzone(self, call: int, y: np.ndarray, h0: float) -> np.ndarray:
+        """The values the steps computed, ``h~_t``, behind outputs ``y`` of zoned states (``y`` itself without
+        zoneout): ``h_{t-1} + (h_t - h_{t-1}) / u_t``, NaN where the unit was zoned out. Keeps ``y`` for the
+        states the probes read next (``state_fed``)."""
+        if not self.zoning("zone_h"):
+            return y
+        self.zoned_y[call] = y
+        prev = previous(h0, y)
+        return prev + div(y - prev, self.step[call]["zone_h"])
+
+    def zoned_c(self, call: int, c_new: np.ndarray, c0: float) -> np.ndarray:
+        """The LSTM cell states carried on, from the values ``c~_t`` the steps computed: ``c_{t-1} + u^c_t (c~_t -
+        c_{t-1})`` from ``c0`` (``c_new`` itself without zoneout on c)."""
+        if not self.zoning("zone_c"):
+            return c_new
+        u, out = self.step[call]["zone_c"], np.empty_like(c_new)
+        c = np.full(c_new.shape[1:], float(c0))
+        for t in range(c_new.shape[0]):
+            c = np.where(u[t] == 0.0, c, c + u[t] * (c_new[t] - c))
+            out[t] = c
+        return out
+
+    def c_before(self, call: int, c_new: np.ndarray, c0: float) -> np.ndarray:
+        """The cell state each step received: ``c0``, then the carried (zoned) states."""
+        return previous(c0, self.zoned_c(call, c_new, c0))
 
     # -- base probes: output, candidate, cell and carried state ----------------------------
     def base(self) -> None:
@@ -193,11 +235,15 @@ class Recoverer:
     def _base_rnn(self) -> None:
         if not self.cell.bias:
             return self._base_rnn_without_bias()
-        ys = self.run("output", self.params(h=BETA))
+        zoned = self.run("output", self.params(h=BETA))
+        ys = [self.unzone(call, y, 0.0) for call, y in enumerate(zoned)]
         level = float(self.act(BETA))
         for call, (y, trace) in enumerate(zip(ys, self.last_traces)):
             self.step[call]["output"] = y / level
             self.step[call]["carry_h"][-1] = trace.h / level
+        if self.zoning("zone_h"):  # the returned state is the zoned one, which a scaled zone mask moves off level
+            for call, (y, trace) in enumerate(zip(zoned, self.last_traces)):
+                self.step[call]["carry_h"][-1] = div(trace.h, y[-1])
 
     def _base_rnn_without_bias(self) -> None:
         """Without a bias nothing drives a unit past the input and recurrent masks, so every unit reads all
@@ -255,11 +301,12 @@ class Recoverer:
         phi = 0.5 * (1 + np.tanh(0.5 * MEMORY))
         for call, (y1, y2) in enumerate(zip(y1s, y2s)):
             hypotheses = {}
+            new1, new2 = self.unzone(call, y1, 0.0), self.unzone(call, y2, 0.0)  # y1, y2 without zoneout
             for where in ("output", "candidate", "cell"):
-                m = atanh(y1) / g0 if where != "output" else y1 / np.tanh(g0)
+                m = atanh(new1) / g0 if where != "output" else new1 / np.tanh(g0)
                 m_out = m if where == "output" else 1.0
-                c = atanh(div(y2, m_out))
-                c_prev = previous(GAMMA, c)
+                c = atanh(div(new2, m_out))
+                c_prev = self.c_before(call, c, GAMMA)
                 if where == "output":
                     carried = div(c - g0, phi * c_prev)
                 elif where == "candidate":
@@ -268,7 +315,7 @@ class Recoverer:
                     carried = div(div(c, m) - g0, phi * c_prev)
                 carry_c = np.ones_like(y1)
                 carry_c[:-1] = carried[1:]
-                carry_c[-1] = div(finals[call].c, c[-1])
+                carry_c[-1] = div(finals[call].c, self.zoned_c(call, c, GAMMA)[-1])
                 zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
                 hypotheses[where] = (m, carry_c, carried[0], zeros_agree)
             where = self._select(hypotheses)
@@ -286,15 +333,17 @@ class Recoverer:
         finals = self.last_traces
         for call, (y1, y2) in enumerate(zip(y1s, y2s)):
             hypotheses = {}
+            new2 = self.unzone(call, y2, GAMMA)  # y2 without zoneout (itself without it)
             for where in ("output", "candidate"):
-                m = y1 / n0
-                h = div(y2, m) if where == "output" else y2
+                m = self.unzone(call, y1, 0.0) / n0
+                h = div(new2, m) if where == "output" else new2
+                zoned = div(y2, m) if where == "output" else y2  # the state carried on
                 m_cand = 1.0 if where == "output" else m
                 # what multiplied h_{t-1} on the memory path of step t: a carried mask of step t-1 (never
                 # h0, and the returned state too), or a mask on the state fed to step t (h0 too, and the
                 # returned state stays undropped)
-                received = div(h - (1 - zeta) * m_cand * n0, zeta * previous(GAMMA, h))
-                returned = div(finals[call].h, h[-1])
+                received = div(h - (1 - zeta) * m_cand * n0, zeta * previous(GAMMA, zoned))
+                returned = div(finals[call].h, zoned[-1])
                 zeros_agree = where != "output" or bool(np.all((np.abs(y1) > 0) | (np.abs(y2) <= 1e-7)))
                 carry_h = np.concatenate([received[1:], returned[None]])
                 hypotheses[where, "carry_h"] = (m, carry_h, received[0], zeros_agree)
@@ -367,7 +416,7 @@ class Recoverer:
         def update(call: int, y: np.ndarray, c0: float) -> np.ndarray:
             """i_t g_t, from c_t = m_cell (phi c'_{t-1}) + k i_t g_t, with c read off h_t = tanh(c_t)."""
             c = atanh(self.h_seen(call, y))
-            return div(c - memory(call, previous(c0, c)), k(call))
+            return div(c - memory(call, self.c_before(call, c, c0)), k(call))
 
         if gate == "g":
             return Readout(kept, lambda call, y, h0, c0: atanh(update(call, y, c0)), BETA)
@@ -380,8 +429,9 @@ class Recoverer:
                 c, cs = np.full(y.shape[1:], c0), np.empty_like(y)
                 kg = k(call) * g0
                 for t in range(y.shape[0]):
-                    c = self._cell_step(call, t, phi, c, kg[t])
-                    cs[t] = c
+                    new = self._cell_step(call, t, phi, c, kg[t])
+                    cs[t] = new  # h~_t reads the unzoned c~_t; the zoned c is carried on
+                    c = c + self.step[call]["zone_c"][t] * (new - c) if self.zoning("zone_c") else new
                 return logit(div(self.h_seen(call, y), np.tanh(cs)))
 
             return Readout({**kept, "o": 0.0}, output_gate, 0.0)
@@ -390,7 +440,7 @@ class Recoverer:
             # c_t = m_cell (f_t c'_{t-1} + m_cand g0), read from h_t = tanh(c_t) at t and t-1
             s = self.step[call]
             c = atanh(self.h_seen(call, y))
-            carried = previous(c0, c) * previous(1.0, s["carry_c"])
+            carried = self.c_before(call, c, c0) * previous(1.0, s["carry_c"])
             return logit(div(div(c, s["cell"]) - s["candidate"] * g0, carried, self.floor))
 
         return Readout({**kept, "f": -1.0}, forget, -1.0)
@@ -472,7 +522,7 @@ class Recoverer:
             p.w_ih[p.rows(self.cell, gate).start + np.arange(n), columns] = W_IN
             ys = self.run(f"input.{gate}", p, h0=GAMMA, c0=GAMMA)
             for call, y in enumerate(ys):
-                a = readout.inverse(call, y, GAMMA, GAMMA)
+                a = readout.inverse(call, self.unzone(call, y, GAMMA), GAMMA, GAMMA)
                 read = (a[..., :n] - readout.center) / (W_IN * self.alpha)
                 known = self.input[call][k][..., columns]
                 self.input[call][k][..., columns] = np.where(np.isfinite(known), known, read)
@@ -489,7 +539,7 @@ class Recoverer:
         p.w_ih[p.rows(self.cell, gate)] += readout.input_drive
         ys = self.run(f"recurrent.{gate}", p, h0=GAMMA, c0=GAMMA)
         for call, y in enumerate(ys):
-            a = readout.inverse(call, y, GAMMA, GAMMA)
+            a = readout.inverse(call, self.unzone(call, y, GAMMA), GAMMA, GAMMA)
             if readout.input_drive:  # the drive's term, from the input masks this seed's input probe read
                 a = a - readout.input_drive * self.alpha * np.sum(self.input[call][k], axis=-1, keepdims=True)
             fed = self.state_fed(call, self.h_seen(call, y), GAMMA)

@@ -8,7 +8,7 @@
 - ``user_dropout`` and ``p``: a dropout layer on the input sequence before a module: "nn.Dropout",
   "LockedDropout" (AWD-LSTM's, below), or a third-party layer named by its dotted path;
 - ``loop`` with ``p_input`` and ``p_recurrent``: a cell called step by step by a user loop, "zaremba_cell"
-  or "variational_cell" (below);
+  or "variational_cell" (below); or "zoneout_cell" with ``p_zoneout``: ESPnet's ZoneOutCell around the cell;
 - ``weight_drop`` and ``p``: a wrapper that drops ``weight_hh_l0`` (DropConnect, Merity et al. 2017),
   PyTorch-NLP's WeightDrop / WeightDropLSTM / WeightDropGRU or fastai's WeightDropout;
 - ``mode``, how the module is called: "torch_script" (torch.jit.script of the module), "reload_state_dict" (a
@@ -86,6 +86,26 @@ def variational_cell_loop(cell, x, state, p_input, p_recurrent, training):
         else:
             state = cell(x_t, state if mask_h is None else state * mask_h)
             ys.append(state)
+    return ys, state
+
+
+def zoneout_cell_loop(cell, x, state, p, training):
+    """ESPnet's Tacotron 2 ZoneOutCell (espnet/nets/pytorch_backend/tacotron2/decoder.py, lines 37-54 at commit
+    056a9ad) around the cell: each part of the state keeps its previous value where its own Bernoulli(p) mask,
+    drawn at every step, is 1; at inference every unit takes p times the previous value plus 1 - p the new."""
+
+    def zoneout(h, next_h):
+        if isinstance(h, tuple):  # LSTMCell: (h, c), a mask each
+            return tuple(zoneout(a, b) for a, b in zip(h, next_h))
+        if training:
+            mask = h.new(*h.size()).bernoulli_(p)
+            return mask * h + (1 - mask) * next_h
+        return p * h + (1 - p) * next_h
+
+    ys = []
+    for x_t in x:
+        state = zoneout(state, cell(x_t, state))
+        ys.append(state[0] if isinstance(state, tuple) else state)
     return ys, state
 
 
@@ -183,6 +203,8 @@ def run_loop(model, x, h0, c0, training):
     state = h0 if c0 is None else (h0, c0)
     if config["loop"] == "zaremba_cell":
         ys, state = zaremba_cell_loop(cell, model.drop, x, state)
+    elif config["loop"] == "zoneout_cell":
+        ys, state = zoneout_cell_loop(cell, x, state, config["p_zoneout"], training)
     else:
         ys, state = variational_cell_loop(cell, x, state, config["p_input"], config["p_recurrent"], training)
     h, c = (state, None) if c0 is None else state
