@@ -291,11 +291,11 @@ def forward(
             c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
             h = o * np.tanh(c)
             if m.zone_c is not None:  # zoneout: h~_t above reads the unzoned c~_t
-                c = c_tm1 + m.zone_c[t] * (c - c_tm1)
+                c = m.zone_c[t] * c + (1.0 - m.zone_c[t]) * c_tm1  # exactly c or c_tm1 where u is 1 or 0
         else:
             h, _ = _gru_step(cell, p, w_t, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
         if m.zone_h is not None:
-            h = h_tm1 + m.zone_h[t] * (h - h_tm1)
+            h = m.zone_h[t] * h + (1.0 - m.zone_h[t]) * h_tm1
         ys[t] = _at(m.output, t) * h
         h_tm1 = _at(m.carry_h, t) * h
         c_tm1 = _at(m.carry_c, t) * c

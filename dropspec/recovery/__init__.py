@@ -12,6 +12,7 @@ from ..reference import Cell
 from .probes import GAMMA, SAT, TOL, Recovered, Recoverer, Runner
 from .stacks import recover_stack
 from .weights import recover_weight_hh
+from .zone import read_zones
 
 __all__ = ["GAMMA", "SAT", "TOL", "Recovered", "Runner", "probe_runs", "recover"]
 
@@ -34,7 +35,7 @@ def recover(
     if cell.stacked:
         return recover_stack(cell, steps, batch, calls, runner, eps)
     r = Recoverer(cell, steps, batch, calls, runner, eps)
-    r.zones()
+    read_zones(r)  # first: the other probes read through the zone masks found
     r.base()
     r.gates()
     if weight_hh:

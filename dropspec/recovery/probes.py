@@ -180,14 +180,7 @@ class Recoverer:
             return prev
         return prev * previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
 
-    # -- zoneout: read first, then every other probe sees through it (recovery.zone) ------------
-    def zones(self) -> None:
-        from .zone import read_zones  # zone.py builds on this module
-
-        read_zones(self)
-        for site in ("zone_h", "zone_c"):
-            self.zoned[site] = any(not np.all(np.abs(self.step[c][site] - 1.0) <= TOL) for c in range(self.calls))
-
+    # -- zoneout: read first (recovery.zone), then every other probe sees through it ------------
     def zoning(self, site: str) -> bool:
         """Whether the zone probes found zone masks at ``site`` (``zone_h`` or ``zone_c``)."""
         return self.zoned.get(site, False)

@@ -28,10 +28,10 @@ import numpy as np
 
 from ..case import CallInputs
 from ..masks import site_shape
-from .probes import GAMMA, SAT, atanh, div, plausible_mask, previous, snap
+from .probes import GAMMA, SAT, TOL, atanh, div, plausible_mask, previous, snap
 
 if TYPE_CHECKING:
-    from .probes import Recoverer
+    from .probes import Recoverer  # the probes of the other sites, which read through what is found here
 
 W_ZONE = 2.0  # the probed unit's recurrent weight is -W_ZONE: h~_t has the sign opposite to h_{t-1}
 LONGEST = 12  # the most consecutive unseen cell states resolved by matching (2^LONGEST ways)
@@ -98,6 +98,8 @@ def read_zones(r: Recoverer) -> None:
             r.step[call]["zone_h"] = values
     if cell.kind == "lstm":
         _read_zone_c(r)
+    for site in ("zone_h", "zone_c"):  # what Recoverer.zoning reports to the other probes
+        r.zoned[site] = any(not np.all(np.abs(r.step[c][site] - 1.0) <= TOL) for c in range(r.calls))
 
 
 def _read_zone_c(r: Recoverer) -> None:
