@@ -26,7 +26,7 @@ from .deviations import Deviations
 from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fingerprint, flat_masks
 from .growth import StateGrowth, output_norms, state_growth
 from .masks import base_site, inference_masks, part_of, site_key
-from .messages import case_tag, verdict_message
+from .messages import case_tag, rate_one_error, verdict_message
 from .modes import EAGER, MODES
 from .naming import Behaviour, name_behaviour
 from .paths import safe_name
@@ -67,6 +67,7 @@ class Observation:
     replay_unknown: int = 0
     seed_reproducible: bool | None = None
     training_sequence: dict[str, list] | None = None
+    refusal: str | None = None  # at rate 1.0: the error that refused the rate, in words (then ``error`` is None)
     state_growth: StateGrowth | None = None
     runs: int = 0
     seconds: float = 0.0
@@ -84,6 +85,7 @@ class Observation:
             "replay_unknown": self.replay_unknown,
             "seed_reproducible": self.seed_reproducible,
             "training_sequence": self.training_sequence,
+            "refusal": self.refusal,
             "runs": self.runs,
             "seconds": round(self.seconds, 3),
             "framework_seconds": round(self.framework_seconds, 3),
@@ -257,6 +259,9 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
         obs.behaviour = name_behaviour(obs.fingerprint, spec, case.cell, prefer=case.claim.scheme)
         obs.behaves_as = obs.behaviour.schemes
+        if boundary_rate(case) == 1.0 and all_dropped(case, obs.fingerprint):  # no scheme names an all-zero mask
+            sites = ",".join(sorted(k for k, p in case.claim.rates.items() if p >= 1.0))
+            obs.behaviour, obs.behaves_as = Said(schemes=[], words=f"drops every unit at {sites}"), []
 
         params = replay_params(case.cell, rng)
         calls = _random_calls(case, rng)
@@ -285,6 +290,11 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             "message": ANSI.sub("", str(exc))[:2000],
             "traceback": ANSI.sub("", "".join(traceback.format_exception(exc)))[-4000:],
         }
+        if boundary_rate(case) == 1.0:  # an error naming the rate refuses it: recorded as that, not as a crash
+            broken, observed, _ = rate_one_error(obs.error["type"], obs.error["message"])
+            if not broken:
+                obs.refusal, obs.error = observed, None
+                obs.behaviour = Said(schemes=[], words=observed)
     obs.seconds = time.perf_counter() - start
     return obs
 
@@ -357,7 +367,12 @@ class Judge:
             names = [n for n, _, _ in self.targets(True)]
             dropped = [n for n in names if n in self.obs.fingerprint.sites]
             return self.verdict(not dropped, "dropped at=" + (",".join(dropped) or "none"), "none")
-        verdicts = [getattr(self, kind)(name, got, rate) for name, got, rate in targets]
+        verdicts = [
+            self.na(f"at p=1 every unit of {name} is dropped: no mask structure or kept scale to see")
+            if rate >= 1.0 and kind != "site_rate"
+            else getattr(self, kind)(name, got, rate)
+            for name, got, rate in targets
+        ]
         verdicts = [v for v in verdicts if v[0] != "not_applicable"] or verdicts[:1]
         failed = [v for v in verdicts if v[0] == "fail"]
         if failed:
@@ -498,6 +513,8 @@ class Judge:
         mode = self.case.mode
         if mode == EAGER:
             return self.na("the eager call is what the call modes are compared with")
+        if MODES[mode].kind == "rate":
+            return self.na(f"{mode} changes the rates: the scheme's site clauses and the rate clauses judge it")
         if (MODES[mode].kind == "reload") != reload:
             other = "the clause on call modes" if reload else "the clause on reloads"
             return self.na(f"{mode} is {'not ' if reload else ''}a reload; {other} judges it")
@@ -538,6 +555,31 @@ class Judge:
         )
         return self.verdict(got == want, f"calls on one model: {words}", expected)
 
+    def rate_zero(self):
+        if boundary_rate(self.case) != 0.0:
+            return self.na("the case does not set its rates to 0 (the rate_zero mode does)")
+        dropped = sorted(self.obs.fingerprint.sites)
+        return self.verdict(
+            not dropped,
+            "at rate 0, dropped at=" + (",".join(dropped) or "none"),
+            "none: a training call equal to the call without dropout",
+        )
+
+    def rate_one(self):
+        if boundary_rate(self.case) != 1.0:
+            return self.na("the case does not set its rates to 1.0 (the rate_one mode does)")
+        sites = sorted(key for key, p in self.case.claim.rates.items() if p >= 1.0)
+        kept = []
+        for key in sites:
+            got = self.obs.fingerprint.sites.get(key)
+            if got is None:
+                kept.append(f"{key} kept every unit")
+            elif got.rate < 1.0:
+                kept.append(f"{key} kept {1 - got.rate:.1%} of {got.draws} draws")
+        if kept:
+            return "fail", "accepts rate 1.0 but " + "; ".join(kept), "every unit of a site at rate 1.0 dropped"
+        return self.ok(f"accepts rate 1.0 and drops every unit at {','.join(sites)}; outputs finite")
+
     def site_independence(self):
         others = [o for o in self.group("rate_group") if o.fingerprint is not None]
         if not others:
@@ -550,6 +592,29 @@ class Judge:
                 if mine[site] != theirs[site]:
                     changed.append(f"{site} in {other.case.id}")
         return self.verdict(not changed, "structure changed at=" + (",".join(changed) or "none"), "none")
+
+
+@dataclass(frozen=True)
+class Said(Behaviour):
+    """A behaviour no scheme names, said in words: a refusal of rate 1.0, or every unit of the sites dropped."""
+
+    words: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.words
+
+
+def all_dropped(case: Case, fp: Fingerprint) -> bool:
+    """Whether every site the claim sets to rate 1.0 dropped every unit it showed."""
+    sites = [k for k, p in case.claim.rates.items() if p >= 1.0]
+    return bool(sites) and all(k in fp.sites and fp.sites[k].rate >= 1.0 for k in sites)
+
+
+def boundary_rate(case: Case) -> float | None:
+    """The rate a boundary-rate mode (``modes.MODES``, kind ``rate``) sets the case's rates to; None otherwise."""
+    mode = MODES.get(case.mode)
+    return mode.rate if mode is not None else None
 
 
 def _structure(fp: Fingerprint) -> dict[str, tuple]:
@@ -630,13 +695,13 @@ class Suite:
         for key, p in case.claim.rates.items():
             site, at, _ = key.partition("@")
             bad_part = part_of(key, cell) is None if cell.stacked else bool(at)
-            if site not in sites or bad_part or not 0.0 <= p < 1.0:
+            if site not in sites or bad_part or not 0.0 <= p <= 1.0:
                 how = ""
                 if cell.stacked:
                     how = ", written site@layer in a stack: input@2, and input@2r for layer 2's reverse direction"
                 raise ValueError(
                     f"{where}: claim rate {key!r}={p} does not fit scheme {scheme.id!r} (sites: {sorted(sites)}{how};"
-                    " 0 <= p < 1)"
+                    " 0 <= p <= 1)"
                 )
 
     def pairs(self) -> list[tuple[Clause, Case]]:
@@ -692,7 +757,9 @@ class Suite:
         else:
             obs = self.observation(case)
             tag = case_tag(clause.id, f"{self.adapter.name} {case.title}", case.seed)
-            if obs.error and clause.check.kind == "runs":
+            if obs.refusal or obs.error and boundary_rate(case) == 1.0:
+                result = self._raised_at_rate_one(clause, case, obs, tag)
+            elif obs.error and clause.check.kind == "runs":
                 message = verdict_message(f"{obs.error['type']}: {obs.error['message']}", tag)
                 result = Result(clause.id, case.id, "error", message, obs.error)
             elif obs.error:
@@ -719,6 +786,22 @@ class Suite:
         if self.on_result:
             self.on_result(result)
         return result
+
+    def _raised_at_rate_one(self, clause: Clause, case: Case, obs: Observation, tag: str) -> Result:
+        """A case at rate 1.0 that raised: the rate-1.0 clause records what the framework does (a refusal of the
+        rate, outputs that are not finite, or a crash that does not name the rate); neither is a crash of a
+        documented configuration, so the runs clause does not apply, and after a refusal nothing else is measured."""
+        judged = next((c.id for _, c in self.spec.clauses() if c.check.kind == "rate_one"), "the rate-1.0 clause")
+        observed, expected = obs.refusal, None
+        if obs.error:
+            _, observed, expected = rate_one_error(obs.error["type"], obs.error["message"])
+        if clause.check.kind == "rate_one":
+            message = verdict_message(observed, tag, expected)
+            return Result(clause.id, case.id, "pass" if obs.refusal else "fail", message, obs.error)
+        if obs.refusal or clause.check.kind == "runs":
+            return Result(clause.id, case.id, "not_applicable", f"{observed}; {judged} judges it")
+        message = verdict_message(f"not measured: {observed}, see {judged}", tag)
+        return Result(clause.id, case.id, "not_measured", message)
 
     def run(self, progress: Callable[[int, int, Result], None] | None = None) -> list[Result]:
         pairs = self.pairs()

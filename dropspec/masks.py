@@ -31,6 +31,8 @@ def site_shape(cell: Cell, site: str, steps: int, batch: int) -> tuple[int, ...]
 
 
 def keep_scale(p: float, scaling: str) -> float:
+    if p >= 1.0:  # every unit dropped (the rate_one mode): no kept unit, and 1/(1-p) would divide by zero
+        return 0.0
     return 1.0 / (1.0 - p) if scaling == "inverted" else 1.0
 
 

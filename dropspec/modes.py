@@ -4,13 +4,17 @@ Real deviations live in how a layer is called: compiled, unrolled, stateful, rel
 precision policy, with a batch of one. A case is a configuration times a call mode. Adapters declare
 which modes they support and for which of their configurations (``expand``); the model module reads
 ``config["mode"]`` and calls the layer that way. The engine holds every mode to the masks of the same
-configuration called eagerly (``common.modes.masks``; reloads: ``common.modes.reload``).
+configuration called eagerly (``common.modes.masks``; reloads: ``common.modes.reload``). The boundary-rate modes
+(kind ``"rate"``) change the case itself: every nonzero rate, in the claim and in the framework's arguments
+(``set_rates``), becomes 0, 0.01, 0.9 or 1.0; the scheme's site clauses and ``common.rates.*`` judge them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .case import Case
 
@@ -20,9 +24,10 @@ EAGER = "eager"
 @dataclass(frozen=True)
 class Mode:
     name: str
-    kind: str  # compiled | unrolled | stateful | masked | seed_argument | reload | precision | batch
+    kind: str  # compiled | unrolled | stateful | masked | seed_argument | reload | precision | batch | rate
     words: str  # how the mode reads in a label, after the configuration
     batch: int | None = None  # a mode that fixes the batch size
+    rate: float | None = None  # a boundary-rate mode: every nonzero rate of the case set to this value
 
 
 MODES: dict[str, Mode] = {
@@ -48,6 +53,14 @@ MODES: dict[str, Mode] = {
         Mode("bfloat16", "precision", "under a bfloat16 policy"),
         Mode("autocast", "precision", "under torch.autocast(bfloat16)"),
         Mode("batch_one", "batch", "with a batch of one", batch=1),
+        # boundary rates (the issue's "0, a tiny rate, a large one, and 1.0"): every nonzero rate of the case set to
+        # the mode's rate. Tiny is 0.01, not 1e-3: recovery reads a kept unit's value to 1e-3 (recovery.probes.TOL),
+        # so 1/(1-1e-3) could not be told from an unscaled 1 and the scale clause could not fail; its batch of 128
+        # gives a site of 8 units per sample about 20 dropped units over two calls (none at all: p < 1e-8)
+        Mode("rate_zero", "rate", "with every rate set to 0", rate=0.0),
+        Mode("rate_tiny", "rate", "with every rate set to 0.01 (a batch of 128)", batch=128, rate=0.01),
+        Mode("rate_large", "rate", "with every rate set to 0.9", rate=0.9),
+        Mode("rate_one", "rate", "with every rate set to 1.0", rate=1.0),
         # the modes of PaddlePaddle, Haiku, Equinox and TF's DropoutWrapper, whose names the ones above do not fit
         Mode("paddle_to_static", "compiled", "compiled with paddle.jit.to_static(full_graph=True)"),
         Mode("sequence_length", "masked", "with sequence_length= the length of every sequence (all steps valid)"),
@@ -77,17 +90,56 @@ def with_mode(case: Case, name: str) -> Case:
     module, and it joins the mode group of ``case`` (whose eager masks it must keep). Flag and rate groups
     stay with the eager cases, so no other clause compares across modes."""
     m = mode(name)
+    claim, config, title = case.claim, case.config, case.title
+    if m.rate is not None:  # a boundary rate: the claim and the framework's own arguments take the new rate
+        claim = replace(claim, rates={site: m.rate if p > 0 else p for site, p in claim.rates.items()})
+        config = set_rates(config, m.rate)
+        title = replace(case, config=config).title if not case.label else rate_in_label(case, m.rate)
     return replace(
         case,
         id=f"{case.id}+{name}",
-        label=f"{case.title}, {m.words}",
-        config={**case.config, "mode": name},
+        label=f"{title}, {m.words}",
+        claim=claim,
+        config={**config, "mode": name},
         mode=name,
-        mode_group=case.id,
+        # a boundary rate changes the masks on purpose: no clause compares it with the eager call
+        mode_group=None if m.rate is not None else case.id,
         flag_group=None,
         rate_group=None,
         batch=m.batch or case.batch,
     )
+
+
+# the CONFIG keys that hold a drop probability, in every adapter's model module (Keras dropout= / rate=, torch's
+# dropout= and p, Flax's input_dropout, the reference's p_SITE, ...); a key ending in keep_prob holds 1 - p
+RATE_KEYS = frozenset({"dropout", "recurrent_dropout", "rate", "p", "input_dropout", "weight_dropout", "weight_p"})
+
+
+def set_rates(config: Mapping[str, Any], rate: float) -> dict[str, Any]:
+    """``config`` with every nonzero drop probability (and every keep probability below 1) set for ``rate``, in
+    nested dicts too: the rates a user would change, written as the framework's own arguments."""
+
+    def one(key: str, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return set_rates(value, rate)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return value
+        if key.endswith("keep_prob"):
+            return 1.0 - rate if value < 1 else value
+        if (key in RATE_KEYS or key.startswith("p_")) and value > 0:
+            return rate
+        return value
+
+    return {key: one(key, value) for key, value in config.items()}
+
+
+def rate_in_label(case: Case, rate: float) -> str:
+    """``case.label`` with its one nonzero rate, as written there (``dropout=0.25``, ``Dropout(0.25)``), replaced by
+    ``rate``; unchanged where the claim's nonzero rates differ (the mode's words then say what changed)."""
+    rates = {p for p in case.claim.rates.values() if p > 0}
+    if len(rates) != 1:
+        return case.label
+    return re.sub(rf"(?<![\w.]){re.escape(repr(rates.pop()))}(?![\d])", repr(rate), case.label)
 
 
 def expand(cases: Sequence[Case], modes: Mapping[str, Callable[[Case], bool]]) -> list[Case]:
@@ -96,6 +148,7 @@ def expand(cases: Sequence[Case], modes: Mapping[str, Callable[[Case], bool]]) -
     out: list[Case] = []
     for case in cases:
         variants = [with_mode(case, name) for name, selects in modes.items() if selects(case)]
-        out.append(replace(case, mode_group=case.id) if variants else case)
+        grouped = any(v.mode_group is not None for v in variants)
+        out.append(replace(case, mode_group=case.id) if grouped else case)
         out.extend(variants)
     return out

@@ -59,6 +59,8 @@ CheckKind = Literal[
     "mode_invariance",  # a call mode (compiled, unrolled, ...) draws the masks of the eager call
     "reload_invariance",  # a reloaded layer draws the masks of the original
     "training_flag",  # each call's training flag is honoured, whatever the calls before it were
+    "rate_zero",  # at rate 0 a training call drops nothing
+    "rate_one",  # at rate 1.0 the layer refuses the rate, or drops every unit with finite outputs
 ]
 SITE_CHECKS = {"site_resample", "site_gates", "site_batch", "site_scale", "site_rate", "site_inactive"}
 

@@ -329,6 +329,69 @@ class StickyTraining(ReferenceAdapter):
         )
 
 
+# -- the boundary rates (the rate_zero and rate_one call modes) ----------------------------------------------------
+def rate_cases(mode: str) -> list[Case]:
+    return [c for c in reference_cases() if c.mode == mode]
+
+
+class DropsAtZero(ReferenceAdapter):
+    """Still drops at rate 0: a rate of 0 read as "use the default", 0.25."""
+
+    name = "drops_at_zero"
+
+    def __init__(self) -> None:
+        super().__init__(rate_cases("rate_zero"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rates = {site: p or 0.25 for site, p in case.claim.rates.items()}
+        rules = default_spec().scheme(case.claim.scheme).masks
+        return sample_masks(case.cell, rules, rates, case.steps, case.batch, calls, rng)
+
+
+class NaNAtOne(ReferenceAdapter):
+    """At rate 1.0 scales the kept units by 1/(1-p) regardless: 0 * inf, every output NaN."""
+
+    name = "nan_at_one"
+
+    def __init__(self) -> None:
+        super().__init__(rate_cases("rate_one"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        with np.errstate(invalid="ignore"):
+            return [
+                Masks(**{s: (None if v is None else v * np.inf) for s, v in m.__dict__.items()})
+                for m in super().masks(case, calls, rng)
+            ]
+
+
+class KeepsAtOne(ReferenceAdapter):
+    """Applies a site's mask only when 0 < p < 1, so rate 1.0 silently keeps every unit."""
+
+    name = "keeps_at_one"
+
+    def __init__(self) -> None:
+        super().__init__(rate_cases("rate_one"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rates = {site: p if p < 1.0 else 0.0 for site, p in case.claim.rates.items()}
+        rules = default_spec().scheme(case.claim.scheme).masks
+        return sample_masks(case.cell, rules, rates, case.steps, case.batch, calls, rng)
+
+
+class CrashesAtOne(ReferenceAdapter):
+    """Crashes at rate 1.0 with an error that does not name the rate (a division deep inside)."""
+
+    name = "crashes_at_one"
+
+    def __init__(self) -> None:
+        super().__init__(rate_cases("rate_one"))
+
+    def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
+        if training:
+            raise ZeroDivisionError("float division by zero")
+        return super().run(case, params, calls, seed=seed, training=training)
+
+
 # mutant -> (the clause that names its deviation, every clause it must fail, or None when the
 # mutant's failures beyond that clause are random)
 V = "variational"
@@ -364,6 +427,13 @@ EXPECTED = {
         {"common.modes.reload", f"{V}.input.gates", f"{V}.recurrent.gates"},
     ),
     StickyTraining: ("common.flags.training", {"common.flags.training"}),
+    DropsAtZero: ("common.rates.zero", {"common.rates.zero", f"{V}.sites.inactive"}),
+    NaNAtOne: ("common.rates.one", {"common.rates.one"}),
+    KeepsAtOne: (
+        "common.rates.one",
+        {"common.rates.one", f"{V}.input.rate", f"{V}.recurrent.rate", "zaremba.input.rate"},
+    ),
+    CrashesAtOne: ("common.rates.one", {"common.rates.one"}),
     WeightPerStep: ("weight_drop.weight_hh.resample", {"weight_drop.weight_hh.resample"}),
     WeightPerSample: ("weight_drop.weight_hh.batch", {"weight_drop.weight_hh.batch"}),
     WeightNoScaling: ("weight_drop.weight_hh.scale", {"weight_drop.weight_hh.scale"}),

@@ -130,6 +130,10 @@ PAIRS = [
     ),
     ("seed_reproducible", "lstm-variational", "common.seed.reproducible", {"seeded": False}),  # Unseeded
     ("training_flag", "lstm-variational", "common.flags.training", {"sticky_training": True}),  # StickyTraining
+    # DropsAtZero: rate 0 read as the default; KeepsAtOne: a mask applied only when 0 < p < 1 (Keras 3's cells)
+    ("rate_zero", "lstm-variational+rate_zero", "common.rates.zero", lambda case_id: rules("lstm-variational")),
+    ("rate_one", "lstm-variational+rate_one", "common.rates.one", {"p": 0.0, "scale": 1.0}),
+    ("rate_one", "gru_reset_after-variational+rate_one", "common.rates.one", {"p": 0.0, "scale": 1.0}),
 ]
 CONFIG_KEYS = {"at_inference", "seeded", "sticky_training"}
 

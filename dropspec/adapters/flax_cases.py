@@ -215,6 +215,7 @@ LINEN_EAGER = ("lstm-cell_input-split_dropout_true", "lstm-cell_recurrent-split_
 # vmap (one key per example), a batch of one, a checkpoint round trip: the FLIP combination (both sites, in the
 # scan) and a time-broadcast mask before nn.RNN, where a per-example key or a missing batch axis could share masks
 LINEN_VMAP = ("lstm-cell_input_recurrent-split_recurrent_false", "lstm-dropout_before_rnn-broadcast_time")
+LINEN_RATES = ("lstm-dropout_before_rnn", "lstm-cell_input_recurrent-split_recurrent_false")
 LINEN_MODES = {
     "flax_jit": lambda c: c.id in LINEN_EAGER,
     "flax_vmap": lambda c: c.id in LINEN_VMAP,
@@ -224,6 +225,10 @@ LINEN_MODES = {
     # runs, not what it computes: on the FLIP combination, whose recurrent mask is broadcast over the steps
     "scan_unroll": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
     "masked": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
+    # the boundary rates on nn.Dropout's two uses: on the sequence before nn.RNN, and inside the scan on both sites
+    # (the FLIP combination). Linen only: every spelling reads its rate through the same nn.Dropout, and NNX cases
+    # cost ~25 s each
+    **{mode: (lambda c: c.id in LINEN_RATES) for mode in ("rate_zero", "rate_tiny", "rate_large", "rate_one")},
 }
 
 # ====================================================================================================

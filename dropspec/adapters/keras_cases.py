@@ -149,9 +149,28 @@ MODE_CASES: dict[str, tuple[str, ...]] = {  # mode -> the configurations that ru
     "reload_saved": (LSTM_BOTH, BEFORE),
     "reload_config": (RNN_CELL,),
     "batch_one": (LSTM_BOTH,),
+    # the boundary rates: the LSTM layer's own dropout= and recurrent_dropout=, and the Dropout layer before it (a
+    # separate code path: keras.random.dropout on the whole sequence); 1.0 also on the GRU, whose cell has its own
+    # mask code. Not every case: each adds a Keras case per backend, and these two paths are where the rate is read
+    "rate_zero": (LSTM_BOTH, BEFORE),
+    "rate_tiny": (LSTM_BOTH, BEFORE),
+    "rate_large": (LSTM_BOTH, BEFORE),
+    "rate_one": (LSTM_BOTH, GRU_BOTH, BEFORE),
 }
 # the modes every backend has; the compiled ones are the backend's own
-PORTABLE_MODES = ("unroll", "stateful", "masked", "seed_argument", "reload_saved", "reload_config", "batch_one")
+PORTABLE_MODES = (
+    "unroll",
+    "stateful",
+    "masked",
+    "seed_argument",
+    "reload_saved",
+    "reload_config",
+    "batch_one",
+    "rate_zero",
+    "rate_tiny",
+    "rate_large",
+    "rate_one",
+)
 
 
 def with_modes(cases: Sequence[Case], modes: Sequence[str], *, seeded_rnn: bool = True) -> list[Case]:

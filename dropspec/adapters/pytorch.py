@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ..modes import expand
 from .base import Case, ModelAdapter
-from .torch_cases import third_party_cases, torch_cases, weight_drop_cases
+from .torch_cases import RATE_CASES, third_party_cases, torch_cases, weight_drop_cases
 
 # call modes on the modules whose dropout acts: between the layers of a stack, in both directions; torch.jit.script
 # on one-layer modules (it crashes on any nn.LSTM/GRU in torch 2.13, see deviations/torch.yaml, and a one-layer
@@ -34,6 +34,7 @@ MODE_CASES = {
     "torch_script": ("lstm-L1-dropout0.25", "gru-L1-dropout0.25"),
     "reload_state_dict": STACKS,
     "batch_one": STACKS,
+    **RATE_CASES,
 }
 
 

@@ -96,7 +96,12 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
             )
     # call modes: the oracle has none of its own, so these variants must keep every mask of the eager call
     # (they give the clauses on call modes and reloads a case the reference passes, and the mutants a target)
-    return expand(cases, {name: lambda c: c.id in MODE_CASES for name in ("batch_one", "reload_config")})
+    # the boundary rates on the same two configurations (both sites dropped), and 1.0 on a per-step scheme too: the
+    # rate clauses get a case the reference passes, and the rate mutants of tests/mutants.py a target
+    modes = {name: lambda c: c.id in MODE_CASES for name in ("batch_one", "reload_config")}
+    modes |= {name: lambda c: c.id in MODE_CASES for name in ("rate_zero", "rate_tiny", "rate_large")}
+    modes["rate_one"] = lambda c: c.id in (*MODE_CASES, "lstm-zaremba")
+    return expand(cases, modes)
 
 
 MODE_CASES = ("lstm-variational", "gru_reset_after-variational")

@@ -124,6 +124,17 @@ WEIGHT_DROP = {
 }
 
 
+# the boundary rates (dropspec.modes, kind "rate") on torch's own dropout code: the stack's dropout= (F.dropout between
+# layers, in the fused kernel) and nn.Dropout on the sequence before a module; 1.0 also on the GRU stack. Not every
+# case: the other configurations read their rate through the same two calls
+RATE_CASES = {
+    "rate_zero": ("lstm-L2-dropout0.25", "lstm-dropout-then-module"),
+    "rate_tiny": ("lstm-L2-dropout0.25", "lstm-dropout-then-module"),
+    "rate_large": ("lstm-L2-dropout0.25", "lstm-dropout-then-module"),
+    "rate_one": ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-dropout-then-module"),
+}
+
+
 def _cell(kind: str, layers: int = 1, directions: int = 1) -> Cell:
     return Cell(kind, WIDTH, WIDTH, reset_after=True, layers=layers, directions=directions)
 

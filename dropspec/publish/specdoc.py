@@ -36,6 +36,9 @@ CHECK_TEXT = {
     "reload_invariance": "compares the masks of a reloaded layer with those of the original",
     "training_flag": "calls one model with training, inference and training flags and compares each call with the "
     "reference without dropout",
+    "rate_zero": "sets every rate of the case to 0 and lists the sites where masks were recovered",
+    "rate_one": "sets every rate of the case to 1.0 and records whether the layer refuses it (an error naming the "
+    "rate) or drops every unit of those sites, with finite outputs",
 }
 
 POINTS = [

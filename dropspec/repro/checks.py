@@ -9,7 +9,7 @@ script; the placeholders below stand for the constants it writes from the case a
 
 import numpy as np
 
-from ..messages import verdict_message
+from ..messages import rate_one_error, verdict_message
 from .probes import (
     CONFIG,
     GAMMA,
@@ -218,6 +218,35 @@ def check_carried_state():
         print(f"{what}: {n} units dropped")
     is_dropped = any(counts.values())
     return int(is_dropped != WANT_DROPPED), f"carried state dropped={is_dropped}", str(WANT_DROPPED)
+
+
+def check_rate_zero():
+    params, x = random_params(), np.random.default_rng(1).standard_normal((T, B, D))
+    train = run(params, x=x, calls=1)[0][0]
+    plain = run(params, x=x, calls=1, training=False)[0][0]
+    diff = float(np.max(np.abs(train - plain)))
+    print(f"every rate 0: max |training call - inference call| = {diff:.3g} on the same model, weights and input")
+    observed = "at rate 0, a training call differs from the call without dropout" if diff > 1e-5 else "dropped at=none"
+    return int(diff > 1e-5), observed, "none: a training call equal to the call without dropout"
+
+
+def check_rate_one():
+    try:
+        outs = run(random_params(), x=np.random.default_rng(1).standard_normal((T, B, D)), calls=1)
+    except Exception as exc:  # a refusal naming the rate keeps the rule; any other error breaks it
+        print(f"a training call with every rate set to 1.0 raised {type(exc).__name__}: {str(exc)[:300]}")
+        return rate_one_error(type(exc).__name__, str(exc))
+    if not all(np.all(np.isfinite(a)) for a in outs[0] if a is not None):
+        return 1, "at rate 1.0 returns outputs that are not finite", "finite outputs, or a refusal"
+    kept = []
+    for site in sorted(s for s, p in RATES.items() if p >= 1.0):
+        m = mask(site)
+        seen = np.isfinite(m)
+        n = int((seen & ~dropped(m)).sum())
+        print(f"{site}: {n} of {int(seen.sum())} observable units kept")
+        kept += [f"{site} kept {n} of {int(seen.sum())} units"] if n else []
+    observed = "accepts rate 1.0 but " + "; ".join(kept) if kept else "accepts rate 1.0 and drops every unit"
+    return int(bool(kept)), observed, "every unit of a site at rate 1.0 dropped"
 
 
 def check_replay_explained():

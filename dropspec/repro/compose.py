@@ -196,6 +196,8 @@ def sites_read(kind: str, site: str | None, case: ReproCase, rates: Sequence[Map
         sites = {"carry_h"}
     elif kind in GROUPS:
         sites = {s for r in rates for s in probes.DESCRIBED if r.get(s, 0) > 0}
+    elif kind == "rate_one":
+        sites = {s for s, p in case.rates.items() if p >= 1.0 and s in READABLE}
     else:
         return set()
     if any(r.get("output", 0) > 0 for r in rates):
