@@ -21,6 +21,9 @@ class Claim:
     # "documented": the quoted text states the property; "inferred": the usual reading of documentation that is
     # silent on it, so a verdict against it "differs from the usual reading" rather than from the documentation
     basis: Literal["documented", "inferred"] = "documented"
+    # how kept units are scaled at every site of the claim: "inverted" (1/(1-p) in training) or "test_time"
+    # (0/1 masks in training, the site times 1-p at inference); None: each site's rule in the scheme
+    scaling: Literal["inverted", "test_time"] | None = None
     # for a cell in a user's loop: what the API asks the loop to do, quoted (e.g. Keras' reset_dropout_mask()
     # docstring); reports show it next to what the loop does, since a loop that skips it is arguably misuse
     asks: str = ""

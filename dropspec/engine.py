@@ -23,9 +23,18 @@ import numpy as np
 from .adapter import Adapter
 from .case import CallInputs, Case
 from .deviations import Deviations
-from .fingerprint import COINCIDENCE, Fingerprint, SiteFingerprint, complete, fingerprint, flat_masks
+from .fingerprint import (
+    COINCIDENCE,
+    Fingerprint,
+    SiteFingerprint,
+    attribute_carried_state,
+    complete,
+    fill_hidden_carry,
+    fingerprint,
+    flat_masks,
+)
 from .growth import StateGrowth, output_norms, state_growth
-from .masks import base_site, inference_masks, part_of, site_key
+from .masks import base_site, inference_masks, keep_scale, part_of, site_key
 from .messages import case_tag, rate_one_error, verdict_message
 from .modes import EAGER, MODES
 from .naming import Behaviour, name_behaviour
@@ -190,9 +199,9 @@ TRAINING_SEQUENCE = (True, False, True)  # on one model: is each call's flag hon
 
 def inference_oracle(case: Case, spec: Spec):
     """The masks the reference applies to ``case`` at inference: None, or the means of the claimed scheme's
-    masks where its inference rule is ``expectation`` (zoneout)."""
+    masks where its inference rule is ``expectation`` (zoneout) or the claim scales a site at test time."""
     scheme = spec.scheme(case.claim.scheme)
-    return inference_masks(case.cell, scheme, case.claim.rates, case.steps, case.batch)
+    return inference_masks(case.cell, scheme, case.claim.rates, case.steps, case.batch, case.claim.scaling)
 
 
 def training_sequence(
@@ -256,8 +265,17 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             # unclaimed weight drop still fails common.replay.explained (see recovery.weights)
             weight_hh=case.claim.rates.get("weight_hh", 0.0) > 0,
         )
+        if not case.cell.stacked:  # carried-h masks hidden behind an output dropped for the whole sequence
+            obs.recovered.masks, hidden = fill_hidden_carry(case.cell, obs.recovered.masks)
+            if hidden:
+                obs.recovered.notes.append(
+                    f"{hidden} carried-h mask elements hidden behind an output dropped for the whole sequence were "
+                    "set to the output mask (one mask at both sites), a hypothesis the replay tests"
+                )
         obs.fingerprint = fingerprint(case.cell, obs.recovered.masks)
-        obs.behaviour = name_behaviour(obs.fingerprint, spec, case.cell, prefer=case.claim.scheme)
+        obs.behaviour = name_behaviour(
+            obs.fingerprint, spec, case.cell, prefer=case.claim.scheme, scaling=case.claim.scaling
+        )
         obs.behaves_as = obs.behaviour.schemes
         if boundary_rate(case) == 1.0 and all_dropped(case, obs.fingerprint):  # no scheme names an all-zero mask
             sites = ",".join(sorted(k for k, p in case.claim.rates.items() if p >= 1.0))
@@ -445,12 +463,15 @@ class Judge:
         return self.verdict(got.batch == want, f"{name} mask batch={got.batch}", want)
 
     def site_scale(self, name: str, got: SiteFingerprint | None, rate: float):
-        want = 1.0 / (1.0 - rate) if self.rule().scaling == "inverted" else 1.0
+        # the claim's declared scaling, else the scheme's: test_time keeps 0/1 masks in training (the 1-p at
+        # inference is common.mapping.inference_matches_reference's to check)
+        scaling = self.case.claim.scaling or self.rule().scaling
+        want = keep_scale(rate, scaling)
         if got is None:
-            return "fail", f"{name} mask=none", f"kept units scaled by {want:.4g}"
+            return "fail", f"{name} mask=none", f"kept units scaled by {want:.4g} ({scaling})"
         good = got.binary and abs(got.scale - want) <= TOL * want
         values = "" if got.binary else " (values are not 0 or one keep value)"
-        return self.verdict(good, f"{name} keep scale={got.scale:.6g}{values}", f"{want:.6g} (p={rate:g})")
+        return self.verdict(good, f"{name} keep scale={got.scale:.6g}{values}", f"{want:.6g} (p={rate:g}, {scaling})")
 
     def site_rate(self, name: str, got: SiteFingerprint | None, rate: float):
         if got is None:
@@ -469,6 +490,32 @@ class Judge:
         extra = sorted(set(self.obs.fingerprint.sites) - allowed)
         observed = "dropped sites=" + (",".join(sorted(self.obs.fingerprint.sites)) or "none")
         return self.verdict(not extra, observed, ",".join(sorted(allowed)) or "none")
+
+    def shared_mask(self):
+        first, second = self.clause.check.sites
+        cell, rates = self.case.cell, self.case.claim.rates
+        if cell.stacked:
+            return self.na("one mask shared by two sites is judged on one-layer cells only")
+        undropped = [s for s in (first, second) if rates.get(s, 0.0) <= 0]
+        if undropped:
+            return self.na(f"the case does not drop {','.join(undropped)} (p=0)")
+        # the carried h of SimpleRNN and LSTM is recovered at the recurrent site: move it back (as the fingerprint does)
+        masks = attribute_carried_state(cell, self.obs.recovered.masks)
+        differ, compared = [], 0
+        for call, m in enumerate(masks):
+            a, b = m.get(first), m.get(second)
+            if a is None or b is None:
+                return "fail", f"call {call}: mask at {first}={a is not None}, at {second}={b is not None}", "both"
+            a, b = np.broadcast_arrays(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+            both = np.isfinite(a) & np.isfinite(b)
+            compared += int(both.sum())
+            scale = float(np.nanmax(np.abs(a))) if np.isfinite(a).any() else 1.0
+            if np.any(np.abs(a[both] - b[both]) > TOL * max(1.0, scale)):
+                differ.append(str(call))
+        if not compared:
+            return self.na(f"no element of the {first} and {second} masks could be seen in the same place")
+        observed = f"{first} and {second} masks differ in calls=" + (",".join(differ) or "none")
+        return self.verdict(not differ, observed + f" ({compared} elements compared)", "one mask at both sites")
 
     def carried_state(self):
         dropped = self.obs.fingerprint.carried_state_dropped

@@ -183,6 +183,25 @@ def attribute_carried_state(cell: Cell, masks: list[Masks]) -> list[Masks]:
     return out
 
 
+def fill_hidden_carry(cell: Cell, masks: list[Masks]) -> tuple[list[Masks], int]:
+    """Where the output mask is one per sequence, a unit whose output is dropped for the whole sequence hides
+    its carried-h mask from every probe (the probes' diagonal weights route the carried h only to the unit's own,
+    dropped, outputs), yet with dense weights that carried h reaches the other units. Such a hidden element is
+    set to the output mask's value at the same place: the hypothesis that one mask serves both sites (ELMo's
+    single mask), which the replay with dense weights then tests (common.replay.explained). Returns the masks
+    (carried h moved out of the recurrent site, see ``attribute_carried_state``) and how many were set; a
+    one-layer cell only, and unchanged where no such element is hidden."""
+    moved = attribute_carried_state(cell, masks)
+    output, carry = _stack(moved, "output"), _stack(moved, "carry_h")
+    if output is None or carry is None or _varies(output, 2, 1.0):
+        return masks, 0
+    hidden = np.isnan(carry) & np.isfinite(output)
+    if not hidden.any():
+        return masks, 0
+    filled = np.where(hidden, output, carry)
+    return [m.with_site("carry_h", filled[call, 0]) for call, m in enumerate(moved)], int(hidden.sum())
+
+
 def _compare_directions(cell: Cell, masks: list, reverse: int, sites: dict[str, SiteFingerprint]) -> None:
     """Mark the sites both directions of a layer drop as sharing one mask or not: the reverse part's
     masks are in its own time order, so they are flipped before the comparison."""

@@ -31,9 +31,23 @@ def site_shape(cell: Cell, site: str, steps: int, batch: int) -> tuple[int, ...]
 
 
 def keep_scale(p: float, scaling: str) -> float:
+    """The value of a kept unit in training: 1/(1-p) for inverted dropout, 1 otherwise (test_time, none)."""
     if p >= 1.0:  # every unit dropped (the rate_one mode): no kept unit, and 1/(1-p) would divide by zero
         return 0.0
     return 1.0 / (1.0 - p) if scaling == "inverted" else 1.0
+
+
+def inference_scale(p: float, scaling: str) -> float:
+    """What a site is multiplied by at inference: 1-p where kept units are not scaled up in training but the
+    site is scaled at test time (Hinton et al. 2012), else 1."""
+    return 1.0 - p if scaling == "test_time" else 1.0
+
+
+def claimed_rules(rules: Iterable[MaskRule], scaling: str | None) -> list[MaskRule]:
+    """A scheme's rules with the scaling a claim declares (``Claim.scaling``); None keeps each rule's own."""
+    if scaling is None:
+        return list(rules)
+    return [rule.model_copy(update={"scaling": scaling}) for rule in rules]
 
 
 def sample_site(rule: MaskRule, cell: Cell, p: float, steps: int, batch: int, rng: np.random.Generator) -> np.ndarray:
@@ -69,7 +83,9 @@ def sample_masks(
     for call in range(calls):
         masks = Masks()
         for rule in rules:
-            if rule.resample == "reused_across_calls" and call > 0:
+            if rule.same_as is not None and rates.get(rule.same_as, 0.0) > 0.0:
+                mask = masks.get(rule.same_as)  # one mask for two sites, drawn at the first (rules keep the order)
+            elif rule.resample == "reused_across_calls" and call > 0:
                 mask = out[0].get(rule.site)
             else:
                 mask = sample_site(rule, cell, rates[rule.site], steps, batch, rng)
@@ -78,21 +94,27 @@ def sample_masks(
     return out
 
 
-def inference_masks(cell: Cell, scheme: Scheme, rates: Mapping[str, float], steps: int, batch: int):
+def inference_masks(
+    cell: Cell, scheme: Scheme, rates: Mapping[str, float], steps: int, batch: int, scaling: str | None = None
+):
     """What a call with ``training=False`` applies under ``scheme``: None (no masks) for ``inference: identity``;
     for ``inference: expectation`` every dropped site's mask replaced by its mean, ``(1 - p)`` times the keep
     scale, so zoneout's update mask becomes ``1 - p`` (``h_t = p h_{t-1} + (1 - p) h~_t``) and an inverted
-    dropout mask 1. For a stack, a list with one ``Masks`` (or None) per part."""
-    if scheme.inference == "identity":
+    dropout mask 1. For a stack, a list with one ``Masks`` (or None) per part. ``scaling`` is the claim's
+    declared scaling (``Claim.scaling``; None: each rule's own): a site scaled at test time gets its mean,
+    ``1 - p``, under either inference rule."""
+    rules = claimed_rules(scheme.masks, scaling)
+    if scheme.inference == "identity" and all(rule.scaling != "test_time" for rule in rules):
         return None
     if cell.stacked:
         return [
-            inference_masks(cell.layer(i), scheme, layer_rates(rates, i, cell), steps, batch) for i in range(cell.parts)
+            inference_masks(cell.layer(i), scheme, layer_rates(rates, i, cell), steps, batch, scaling)
+            for i in range(cell.parts)
         ]
     masks = Masks()
-    for rule in scheme.masks:
+    for rule in rules:
         p = float(rates.get(rule.site, 0.0))
-        if p > 0.0:
+        if p > 0.0 and (scheme.inference == "expectation" or rule.scaling == "test_time"):
             shape = (len(cell.gates) * cell.hidden_size, cell.hidden_size) if rule.site == "weight_hh" else None
             shape = shape or site_shape(cell, rule.site, steps, batch)
             masks = masks.with_site(rule.site, np.full(shape, (1.0 - p) * keep_scale(p, rule.scaling)))

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .fingerprint import Fingerprint, SiteFingerprint
-from .masks import base_site
+from .masks import base_site, claimed_rules
 from .reference import GATES, Cell
 from .spec import MaskRule, Scheme, Spec, default_spec
 
@@ -113,7 +113,8 @@ def _rule_differences(got: SiteFingerprint, rule: MaskRule) -> list[Difference]:
         out.append(Difference(got.site, "gates", _GATE_WORDS[got.gates], _GATE_WORDS[rule.gates]))
     if got.batch is not None and got.batch != rule.batch:
         out.append(Difference(got.site, "batch", _BATCH_WORDS[got.batch], _BATCH_WORDS[rule.batch]))
-    if got.scaling != rule.scaling:
+    # masks scaled at test time are 0/1 in training, as unscaled ones are: only inference tells the two apart
+    if got.scaling != ("none" if rule.scaling == "test_time" else rule.scaling):
         out.append(Difference(got.site, "scaling", f"scale {got.scale:.4g}", rule.scaling))
     return out
 
@@ -150,7 +151,9 @@ def candidate_schemes(spec: Spec, cell: Cell | str) -> list[Scheme]:
     return [s for s in spec.schemes.values() if s.id != "common" and kind in s.cells]
 
 
-def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str, prefer: str | None = None) -> Behaviour:
+def name_behaviour(
+    fp: Fingerprint, spec: Spec, cell: Cell | str, prefer: str | None = None, scaling: str | None = None
+) -> Behaviour:
     """The name of what ``fp`` does (see the module docstring). Deterministic: matching schemes
     are ordered by the number of their sites left undropped, then by id; the nearest scheme is the
     one with the fewest dropped sites it has no rule for, then the fewest rule differences (each
@@ -158,8 +161,13 @@ def name_behaviour(fp: Fingerprint, spec: Spec, cell: Cell | str, prefer: str | 
     case's documentation claims: of two equally good names, the one the reader compares with), then the
     first id. Sites
     it lacks come first because a scheme without a rule for a dropped site describes less of the
-    case than one whose rule for it differs in one aspect."""
+    case than one whose rule for it differs in one aspect. ``scaling``: the scaling the claim declares
+    (``Claim.scaling``), a parameter of the ``prefer`` scheme as its rates are: that scheme is held to it."""
     schemes = candidate_schemes(spec, cell)
+    if scaling is not None:
+        schemes = [
+            s.model_copy(update={"masks": claimed_rules(s.masks, scaling)}) if s.id == prefer else s for s in schemes
+        ]
     if not fp.sites and not fp.carried_state_dropped:
         # every scheme at rate 0: the name is the scheme that drops nothing
         if any(s.id == "none" for s in schemes):
@@ -186,9 +194,13 @@ def behaves_as(fp: Fingerprint, spec: Spec, cell: Cell | str) -> list[str]:
 
 
 def behaviour_from_record(
-    fingerprint: dict[str, Any], cell: str, spec: Spec | None = None, prefer: str | None = None
+    fingerprint: dict[str, Any],
+    cell: str,
+    spec: Spec | None = None,
+    prefer: str | None = None,
+    scaling: str | None = None,
 ) -> Behaviour:
     """``name_behaviour`` for a case recorded before results carried a name: ``fingerprint`` is the
     record's fingerprint dict (``observation.fingerprint`` in a results file, ``fingerprint`` in a
     ``reports/matrix.json`` case) and ``cell`` its cell name (``lstm``, ``gru_reset_after_x2_bi``)."""
-    return name_behaviour(Fingerprint.from_dict(fingerprint), spec or default_spec(), cell, prefer)
+    return name_behaviour(Fingerprint.from_dict(fingerprint), spec or default_spec(), cell, prefer, scaling)

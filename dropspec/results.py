@@ -37,6 +37,7 @@ def case_record(case: Case) -> dict[str, Any]:
             "doc": case.claim.doc,
             "basis": case.claim.basis,
             **({"asks": case.claim.asks} if case.claim.asks else {}),
+            **({"scaling": case.claim.scaling} if case.claim.scaling else {}),  # declared, else the scheme's
         },
         "sizes": {
             "steps": case.steps,

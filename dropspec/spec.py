@@ -37,7 +37,10 @@ SiteName = Literal[
 Resample = Literal["per_step", "per_sequence", "reused_across_calls"]
 GateSharing = Literal["shared", "per_gate"]
 BatchSharing = Literal["per_sample", "shared"]
-Scaling = Literal["inverted", "none"]
+# inverted: kept units times 1/(1-p) in training, nothing at inference; test_time: 0/1 masks in training and the
+# site times 1-p at inference (Hinton et al. 2012; Semeniuta's and RNNDrop's code); none: 0/1 masks, nothing
+# at inference (a wrong implementation, for the mutants)
+Scaling = Literal["inverted", "none", "test_time"]
 CellKindName = Literal["rnn", "lstm", "gru"]
 
 CheckKind = Literal[
@@ -61,6 +64,7 @@ CheckKind = Literal[
     "training_flag",  # each call's training flag is honoured, whatever the calls before it were
     "rate_zero",  # at rate 0 a training call drops nothing
     "rate_one",  # at rate 1.0 the layer refuses the rate, or drops every unit with finite outputs
+    "shared_mask",  # two sites carry one and the same mask in every call (ELMo: output and carried h)
 ]
 SITE_CHECKS = {"site_resample", "site_gates", "site_batch", "site_scale", "site_rate", "site_inactive"}
 
@@ -83,6 +87,8 @@ class MaskRule(Strict):
     resample: Resample
     batch: BatchSharing = "per_sample"
     scaling: Scaling = "inverted"
+    # the site whose mask this site carries, drawn once for both (ELMo: the carried h is the dropped output)
+    same_as: SiteName | None = None
 
     @model_validator(mode="after")
     def _weight_mask_has_no_gate_axis(self) -> MaskRule:
@@ -98,11 +104,17 @@ class Check(Strict):
     site: SiteName | None = None
     # statistical checks: the bound is z standard errors; the clause states the false-alarm rate
     z: float | None = None
+    # shared_mask: the two sites that must carry one mask
+    sites: list[SiteName] | None = None
 
     @model_validator(mode="after")
     def _site_when_needed(self) -> Check:
         if self.kind in SITE_CHECKS and self.site is None:
             raise ValueError(f"check kind {self.kind!r} needs a 'site'")
+        if self.kind == "shared_mask" and (self.sites is None or len(set(self.sites)) != 2):
+            raise ValueError("check kind 'shared_mask' needs 'sites': two different sites, e.g. [output, carry_h]")
+        if self.kind != "shared_mask" and self.sites is not None:
+            raise ValueError(f"check kind {self.kind!r} takes no 'sites' (only shared_mask does)")
         return self
 
 
@@ -134,6 +146,13 @@ class Scheme(Strict):
         seen = [m.site for m in self.masks]
         if len(seen) != len(set(seen)):
             raise ValueError("a site appears twice in 'masks'")
+        for rule in self.masks:
+            source = self.rule(rule.same_as) if rule.same_as else None
+            if rule.same_as and (source is None or seen.index(rule.same_as) > seen.index(rule.site) or source.same_as):
+                raise ValueError(
+                    f"masks: site {rule.site!r} has same_as {rule.same_as!r}, which must be a site listed before it "
+                    "that draws its own mask"
+                )
         for clause in self.clauses:
             if not clause.id.startswith(self.id + "."):
                 raise ValueError(f"clause id {clause.id!r} must start with the scheme id {self.id!r} and a dot")
@@ -141,6 +160,9 @@ class Scheme(Strict):
                 raise ValueError(
                     f"clause {clause.id!r} checks site {clause.check.site!r}, which 'masks' does not define"
                 )
+            missing = [site for site in clause.check.sites or [] if site not in seen]
+            if missing:
+                raise ValueError(f"clause {clause.id!r} checks sites {missing}, which 'masks' does not define")
         return self
 
     def rule(self, site: str) -> MaskRule | None:

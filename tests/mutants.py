@@ -13,13 +13,19 @@ import numpy as np
 
 from dropspec.adapters.base import CallInputs, Case
 from dropspec.adapters.reference import ReferenceAdapter, reference_cases
-from dropspec.masks import sample_masks
+from dropspec.masks import inference_masks, keep_scale, sample_masks
 from dropspec.reference import Masks, Params, Trace
 from dropspec.spec import MaskRule, default_spec
 
 
 def cases(scheme: str, cells: Sequence[str] = ("lstm", "gru_reset_after")) -> list[Case]:
-    return [c for c in reference_cases() if c.claim.scheme == scheme and c.cell.name in cells and c.mode == "eager"]
+    """The scheme's eager reference cases on ``cells``, without the claims that declare a scaling of their own
+    (``scaling_cases``: the mutants below that alter a rule draw from the scheme's rules)."""
+    return [
+        c
+        for c in reference_cases()
+        if c.claim.scheme == scheme and c.cell.name in cells and c.mode == "eager" and c.claim.scaling is None
+    ]
 
 
 class Mutant(ReferenceAdapter):
@@ -465,6 +471,224 @@ EXPECTED = {
         },
     ),
 }
+
+
+# -- the schemes of issue 17, item 6 (locked output, ELMo's single mask, cell per step, carry_c) and declared
+# scaling (item 4): one mutant per clause, each the reference with one rule of the scheme changed ----------------
+def scheme_mutant(name: str, scheme: str, change: dict, cells: Sequence[str] = ("lstm", "gru_reset_after")) -> type:
+    """A ``Mutant`` of ``scheme``'s reference cases on ``cells`` whose every rule has ``change``."""
+
+    def __init__(self) -> None:
+        ReferenceAdapter.__init__(self, cases(scheme, cells))
+
+    return type(name, (Mutant,), {"name": name, "change": change, "__init__": __init__, "__doc__": str(change)})
+
+
+class ExtraSite(ReferenceAdapter):
+    """Draws the scheme's masks and also one at a site the scheme does not drop (``extra``, at rate 0.25)."""
+
+    name, scheme, cells = "extra_site", "locked_output", ("lstm", "gru_reset_after")
+    extra = MaskRule(site="carry_h", resample="per_step")
+
+    def __init__(self) -> None:
+        super().__init__(cases(self.scheme, self.cells))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        out = super().masks(case, calls, rng)
+        more = sample_masks(case.cell, [self.extra], {self.extra.site: 0.25}, case.steps, case.batch, calls, rng)
+        return [m.with_site(self.extra.site, e.get(self.extra.site)) for m, e in zip(out, more)]
+
+
+class LockedCarriesState(ExtraSite):
+    """Locked output dropout that also drops the state it carries, a fresh mask per step."""
+
+    name = "locked_carries_state"
+
+
+class CellPerStepCarriesState(ExtraSite):
+    """Per-step cell-state dropout that also drops the carried h."""
+
+    name, scheme, cells = "cell_per_step_carries_state", "cell_per_step", ("lstm",)
+
+
+class ElmoExtraCell(ExtraSite):
+    """ELMo's single mask, and a per-step mask on the carried cell state too."""
+
+    name, scheme, cells = "elmo_extra_carry_c", "elmo_single_mask", ("lstm",)
+    extra = MaskRule(site="carry_c", resample="per_step")
+
+
+class CarryCExtraCarryH(ExtraSite):
+    """Drops the carried c, and the carried h too (a dropout_state_filter_visitor that returns True for both)."""
+
+    name, scheme, cells = "carry_c_extra_carry_h", "carry_c", ("lstm",)
+    extra = MaskRule(site="carry_h", resample="per_step")
+
+
+class ElmoTwoMasks(ReferenceAdapter):
+    """ELMo's sites with a mask each: the carried h and the output dropped independently."""
+
+    name = "elmo_two_masks"
+
+    def __init__(self) -> None:
+        super().__init__(cases("elmo_single_mask", ("lstm",)))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [replace_rule(r, same_as=None) for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class ElmoOutputOnly(ReferenceAdapter):
+    """ELMo's output mask only: the state carried on is undropped (locked output dropout)."""
+
+    name = "elmo_output_only"
+
+    def __init__(self) -> None:
+        super().__init__(cases("elmo_single_mask", ("lstm",)))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [r for r in default_spec().scheme(case.claim.scheme).masks if r.site == "output"]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+
+class CellInsteadOfCarryC(ReferenceAdapter):
+    """Claims carry_c but drops the cell state inside the step (per step): h reads the dropped c, and c is
+    carried as computed."""
+
+    name = "cell_instead_of_carry_c"
+
+    def __init__(self) -> None:
+        super().__init__(cases("carry_c", ("lstm",)))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rule = MaskRule(site="cell", resample="per_step", scaling="inverted")
+        rates = {"cell": case.claim.rates["carry_c"]}
+        return sample_masks(case.cell, [rule], rates, case.steps, case.batch, calls, rng)
+
+
+def scaling_cases(scaling: str) -> list[Case]:
+    return [c for c in reference_cases() if c.claim.scaling == scaling and c.mode == "eager"]
+
+
+class InvertedDespiteTestTime(ReferenceAdapter):
+    """The claim declares test-time scaling; the layer drops inverted (1/(1-p) in training, identity at inference)."""
+
+    name = "inverted_despite_test_time"
+
+    def __init__(self) -> None:
+        super().__init__(scaling_cases("test_time"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [replace_rule(r, scaling="inverted") for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+    def inference_masks(self, case: Case, steps: int, batch: int):
+        return None
+
+
+class ScaledAtTestDespiteInverted(ReferenceAdapter):
+    """The claim declares inverted dropout; the layer keeps 0/1 masks and multiplies by 1-p at inference
+    (drop-rnn's way, where a framework documents the inverted form)."""
+
+    name = "test_time_despite_inverted"
+
+    def __init__(self) -> None:
+        super().__init__(scaling_cases("inverted"))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = [replace_rule(r, scaling="test_time") for r in default_spec().scheme(case.claim.scheme).masks]
+        return sample_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
+
+    def inference_masks(self, case: Case, steps: int, batch: int):
+        return inference_masks(case.cell, default_spec().scheme(case.claim.scheme), case.claim.rates, steps, batch)
+
+
+class ForgetsTestTimeScaling(ReferenceAdapter):
+    """Draws 0/1 masks as a test-time scheme says, but leaves the site unscaled at inference."""
+
+    name = "forgets_test_time_scaling"
+
+    def __init__(self) -> None:
+        super().__init__(cases("semeniuta") + cases("cell_per_step", ("lstm",)))
+
+    def inference_masks(self, case: Case, steps: int, batch: int):
+        return None
+
+
+LockedPerStep = scheme_mutant("locked_per_step", "locked_output", {"resample": "per_step"})
+LockedBatchShared = scheme_mutant("locked_batch_shared", "locked_output", {"batch": "shared"})
+LockedNoScaling = scheme_mutant("locked_no_scaling", "locked_output", {"scaling": "none"})
+ElmoPerStep = scheme_mutant("elmo_per_step", "elmo_single_mask", {"resample": "per_step"}, ("lstm",))
+ElmoBatchShared = scheme_mutant("elmo_batch_shared", "elmo_single_mask", {"batch": "shared"}, ("lstm",))
+ElmoNoScaling = scheme_mutant("elmo_no_scaling", "elmo_single_mask", {"scaling": "none"}, ("lstm",))
+CellPerSequence = scheme_mutant("cell_per_sequence", "cell_per_step", {"resample": "per_sequence"}, ("lstm",))
+CellBatchShared = scheme_mutant("cell_batch_shared", "cell_per_step", {"batch": "shared"}, ("lstm",))
+CellInverted = scheme_mutant("cell_inverted", "cell_per_step", {"scaling": "inverted"}, ("lstm",))
+CarryCPerSequence = scheme_mutant("carry_c_per_sequence", "carry_c", {"resample": "per_sequence"}, ("lstm",))
+CarryCBatchShared = scheme_mutant("carry_c_batch_shared", "carry_c", {"batch": "shared"}, ("lstm",))
+CarryCNoScaling = scheme_mutant("carry_c_no_scaling", "carry_c", {"scaling": "none"}, ("lstm",))
+
+
+def wrong_rate(name: str, scheme: str, cells: Sequence[str]) -> type:
+    """``WrongRate`` on ``scheme``: twice the rate, each kept unit at the scale the rule documents (1/(1-p) when
+    inverted, 1 when scaled at test time)."""
+
+    def __init__(self) -> None:
+        ReferenceAdapter.__init__(self, cases(scheme, cells))
+
+    def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list[Masks]:
+        rules = default_spec().scheme(case.claim.scheme).masks
+        doubled = {s: 2 * p for s, p in case.claim.rates.items()}
+        out = sample_masks(case.cell, rules, doubled, case.steps, case.batch, calls, rng)
+        fix = {
+            r.site: keep_scale(case.claim.rates[r.site], r.scaling)
+            / keep_scale(2 * case.claim.rates[r.site], r.scaling)
+            for r in rules
+        }
+        return [Masks(**{s: (None if v is None else v * fix.get(s, 1.0)) for s, v in m.__dict__.items()}) for m in out]
+
+    return type(name, (WrongRate,), {"name": name, "__init__": __init__, "masks": masks, "__doc__": wrong_rate.__doc__})
+
+
+LockedWrongRate = wrong_rate("locked_wrong_rate", "locked_output", ("lstm", "gru_reset_after"))
+ElmoWrongRate = wrong_rate("elmo_wrong_rate", "elmo_single_mask", ("lstm",))
+CellWrongRate = wrong_rate("cell_wrong_rate", "cell_per_step", ("lstm",))
+CarryCWrongRate = wrong_rate("carry_c_wrong_rate", "carry_c", ("lstm",))
+
+LO, EL, CP, CC = "locked_output", "elmo_single_mask", "cell_per_step", "carry_c"
+EXPECTED.update(
+    {
+        LockedPerStep: (f"{LO}.output.resample", {f"{LO}.output.resample"}),
+        LockedBatchShared: (f"{LO}.output.batch", {f"{LO}.output.batch"}),
+        # unscaled per-sequence output masks on an LSTM: recovery cannot always tell them from cell-state masks,
+        # so which further clauses fail depends on the draw
+        LockedNoScaling: (f"{LO}.output.scale", None),
+        LockedWrongRate: (f"{LO}.output.rate", {f"{LO}.output.rate"}),
+        # a carried h behind an output dropped for the whole sequence is unseen: the replay fails as well
+        LockedCarriesState: (f"{LO}.state.carried", None),
+        ElmoPerStep: (f"{EL}.output.resample", None),
+        ElmoBatchShared: (f"{EL}.output.batch", None),
+        ElmoNoScaling: (f"{EL}.output.scale", None),
+        ElmoWrongRate: (f"{EL}.output.rate", None),
+        ElmoTwoMasks: (f"{EL}.masks.shared", None),
+        ElmoOutputOnly: (f"{EL}.state.carried", None),
+        ElmoExtraCell: (f"{EL}.sites.inactive", None),
+        CellPerSequence: (f"{CP}.cell.resample", {f"{CP}.cell.resample"}),
+        CellBatchShared: (f"{CP}.cell.batch", {f"{CP}.cell.batch"}),
+        CellInverted: (f"{CP}.cell.scale", {f"{CP}.cell.scale"}),
+        CellWrongRate: (f"{CP}.cell.rate", {f"{CP}.cell.rate"}),
+        CellPerStepCarriesState: (f"{CP}.state.carried", None),
+        CarryCPerSequence: (f"{CC}.carry_c.resample", {f"{CC}.carry_c.resample"}),
+        CarryCBatchShared: (f"{CC}.carry_c.batch", {f"{CC}.carry_c.batch"}),
+        CarryCNoScaling: (f"{CC}.carry_c.scale", {f"{CC}.carry_c.scale"}),
+        CarryCWrongRate: (f"{CC}.carry_c.rate", {f"{CC}.carry_c.rate"}),
+        CarryCExtraCarryH: (f"{CC}.sites.inactive", None),
+        CellInsteadOfCarryC: (f"{CC}.state.carried", None),
+        InvertedDespiteTestTime: ("common.mapping.inference_matches_reference", None),
+        ScaledAtTestDespiteInverted: ("common.mapping.inference_matches_reference", None),
+        ForgetsTestTimeScaling: ("common.mapping.inference_matches_reference", None),
+    }
+)
 
 
 # -- zoneout (issue 17, item 6): one mutant per clause; the mask stored is the update mask u = 1 - d -------------

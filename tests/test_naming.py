@@ -93,8 +93,16 @@ CASES: list[tuple[str, Fingerprint, str]] = [
     ("gru", fp(site("carry_h")), "carried_state_variational"),
     ("lstm", fp(site("carry_h", "per_step"), site("carry_c", "per_step")), "carried_state, except carry_c: dropped"),
     ("rnn", fp(site("output", "per_step"), site("carry_h", "per_step")), "carried_state, except output: dropped"),
-    # a site no scheme has, alone: none, except that site (every other scheme leaves one of its own sites unused)
-    ("lstm", fp(site("carry_c", "per_step")), "none, except carry_c: dropped"),
+    # the carried c alone is the carry_c scheme (until spec 1.0 no scheme had the site, and this row read
+    # 'none, except carry_c: dropped'; every site of the three cells now has a scheme)
+    ("lstm", fp(site("carry_c", "per_step")), "carry_c"),
+    # one mask per sequence on the outputs: locked_output; with the carried h too, ELMo's single mask
+    ("gru", fp(site("output", gates=None)), "locked_output"),
+    ("lstm", fp(site("output", gates=None), site("carry_h", gates=None)), "elmo_single_mask"),
+    # masks scaled at test time are 0/1 in training: the cell and candidate schemes follow their papers
+    ("lstm", fp(site("cell", "per_step", gates=None, scale=1.0)), "cell_per_step"),
+    ("lstm", fp(site("cell", gates=None, scale=1.0)), "rnndrop"),
+    ("lstm", fp(site("cell", gates=None)), "rnndrop, except cell: scale 1.333"),
     # stacks: each layer's site is held to its site's rule; layer 1 at rate 0
     ("lstm_x2", fp(site("input@2", "per_step")), "zaremba, flip_recurrent"),
     ("gru_reset_after_x2_bi", fp(site("input@2", "per_step"), site("input@2r", "per_step")), "zaremba, flip_recurrent"),
@@ -113,6 +121,13 @@ def check_names(name: Callable[[Fingerprint, Spec, str], Behaviour]) -> Iterator
 
 def test_every_naming_rule() -> None:
     assert list(check_names(name_behaviour)) == []
+
+
+def test_a_declared_scaling_is_a_parameter_of_the_claimed_scheme() -> None:
+    inverted = fp(site("cell", gates=None))
+    assert name_behaviour(inverted, SPEC, "lstm", prefer="rnndrop", scaling="inverted").text == "rnndrop"
+    # only the claimed scheme takes the declared scaling
+    assert name_behaviour(inverted, SPEC, "lstm", prefer="variational", scaling="inverted").schemes == []
 
 
 def test_the_claimed_scheme_comes_first_among_equally_good_names() -> None:
@@ -155,7 +170,7 @@ def test_matching_schemes_are_ordered_most_specific_first() -> None:
 
 
 def test_a_cell_name_from_a_results_file_names_its_kind() -> None:
-    assert name_behaviour(fp(site("candidate", "per_step")), SPEC, "gru_reset_before").text == "semeniuta"
+    assert name_behaviour(fp(site("candidate", "per_step", scale=1.0)), SPEC, "gru_reset_before").text == "semeniuta"
     # rnndrop is an LSTM scheme: a GRU is held only to schemes for GRUs
     assert name_behaviour(fp(site("cell")), SPEC, "gru_reset_after").nearest != "rnndrop"
     with pytest.raises(ValueError, match="'cell' starts with one of"):
@@ -260,7 +275,10 @@ def test_the_reference_behaves_as_the_scheme_it_draws_at_every_rate_combination(
             wrong.append(f"{case.id}: behaves as {obs.behaviour.text} ({obs.fingerprint.summary()})")
         record = obs.as_dict()
         assert record["behaviour"] == obs.behaviour.text and record["nearest"] is None
-        assert behaviour_from_record(record["fingerprint"], case.cell.name, prefer=case.claim.scheme) == obs.behaviour
+        named = behaviour_from_record(
+            record["fingerprint"], case.cell.name, prefer=case.claim.scheme, scaling=case.claim.scaling
+        )
+        assert named == obs.behaviour
     assert wrong == []
     assert time.perf_counter() - start < 60
 
@@ -284,6 +302,11 @@ def test_every_committed_case_has_a_name_and_a_clean_case_is_named_by_its_claim(
     site it drops, so the naming must name that scheme."""
     measured = clean = 0
     for adapter, record, statuses in _committed_cases():
+        if adapter == "reference":
+            # the oracle draws the spec's rules of its run, so its committed records follow the spec of the last full
+            # run (spec 1.0's test-time scaling at the candidate and cell sites came later); the live reference is
+            # held to its claims by test_the_reference_behaves_as_the_scheme_it_draws_at_every_rate_combination
+            continue
         measured += 1
         b = behaviour_from_record(record["fingerprint"], record["cell"])
         assert b.text != NO_SCHEME and (b.schemes or (b.nearest and b.details)), (adapter, record["case"])

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..masks import all_sites, inference_masks, keep_scale, sample_case_masks
+from ..masks import all_sites, claimed_rules, inference_masks, inference_scale, keep_scale, sample_case_masks
 from ..modes import expand
 from ..reference import Cell, Params, Trace, run_cell
 from ..spec import default_spec
@@ -75,6 +75,28 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
                 rate_group=f"{cell.name}-variational",
             )
         )
+    # scaling declared by the claim, against the scheme's own (issue 17, item 4): inverted dropout where the
+    # scheme scales at test time (the candidate and cell sites), test-time scaling where it is inverted
+    for kind, scheme_id, scaling in (
+        ("lstm", "semeniuta", "inverted"),
+        ("gru", "semeniuta", "inverted"),
+        ("lstm", "rnndrop", "inverted"),
+        ("lstm", "cell_per_step", "inverted"),
+        ("lstm", "variational", "test_time"),
+        ("gru", "locked_output", "test_time"),
+    ):
+        cell = next(c for c in cells if c.kind == kind)
+        rates = {m.site: P for m in spec.scheme(scheme_id).masks}
+        cases.append(
+            Case(
+                id=f"{cell.name}-{scheme_id}-{scaling}",
+                cell=cell,
+                config={"scheme": scheme_id, "scaling": scaling, **{f"p_{site}": p for site, p in rates.items()}},
+                claim=Claim(scheme_id, rates, doc=f"spec/schemes/{scheme_id}.yaml", scaling=scaling),
+                steps=steps,
+                batch=batch,
+            )
+        )
     # stacks with dropout between the layers (PyTorch's dropout=): two and three layers, and two
     # bidirectional layers. Recurrent masks below the top layer have elements no probe can see
     # (see recovery.stacks._StackProbe), so the stacks drop only between layers, as PyTorch does.
@@ -112,11 +134,15 @@ def reference_rules(case: Case, **change: Any) -> dict[str, dict[str, Any]]:
     """The case's scheme's rules for every dropped site, as the snippet's ``RULES``; ``change`` overrides fields."""
     scheme = default_spec().scheme(case.claim.scheme)
     rules = {}
-    for rule in scheme.masks:
+    for rule in claimed_rules(scheme.masks, case.claim.scaling):
         p = float(case.claim.rates.get(rule.site, 0.0))
         if p > 0:
             r = {"p": p, "gates": rule.gates, "resample": rule.resample, "batch": rule.batch}
             r["scale"] = keep_scale(p, rule.scaling)
+            if rule.same_as is not None:
+                r["same_as"] = rule.same_as
+            if inference_scale(p, rule.scaling) != 1.0:  # scaled at test time: the site times 1-p at inference
+                r["inference"] = inference_scale(p, rule.scaling)
             if scheme.inference == "expectation":  # zoneout: the mask's mean at inference, 1 - p
                 r["inference"] = (1.0 - p) * keep_scale(p, rule.scaling)
             rules[rule.site] = {**r, **change}
@@ -170,14 +196,14 @@ class ReferenceAdapter(Adapter):
     def masks(self, case: Case, calls: int, rng: np.random.Generator) -> list:
         """The masks this implementation draws (per call; for a stack, a list per layer); mutants
         override this."""
-        scheme = default_spec().scheme(case.claim.scheme)
-        return sample_case_masks(case.cell, scheme.masks, case.claim.rates, case.steps, case.batch, calls, rng)
+        rules = claimed_rules(default_spec().scheme(case.claim.scheme).masks, case.claim.scaling)
+        return sample_case_masks(case.cell, rules, case.claim.rates, case.steps, case.batch, calls, rng)
 
     def inference_masks(self, case: Case, steps: int, batch: int):
         """The masks of a call with ``training=False``: None, or the expectation of the scheme's masks
         (zoneout); a mutant overrides this."""
         scheme = default_spec().scheme(case.claim.scheme)
-        return inference_masks(case.cell, scheme, case.claim.rates, steps, batch)
+        return inference_masks(case.cell, scheme, case.claim.rates, steps, batch, case.claim.scaling)
 
     def run(self, case: Case, params: Params, calls: Sequence[CallInputs], *, seed: int, training: bool) -> list[Trace]:
         rng = np.random.default_rng(seed)

@@ -16,7 +16,8 @@ from .templating import render
 #: What each check does, in words, for readers of the spec.
 CHECK_TEXT = {
     "inference_matches_reference": "runs the cell with training=False twice and compares it with the reference "
-    "cell without dropout",
+    "cell without dropout (a site scaled at test time multiplied by 1-p; under zoneout's expectation rule, every mask "
+    "by its mean)",
     "runs": "runs the documented configuration in training and inference mode",
     "seed_reproducible": "replays a training run with the same seed and compares the outputs bit for bit",
     "replay_explained": "drives the reference with the recovered masks and compares it with a training run "
@@ -35,7 +36,8 @@ CHECK_TEXT = {
     "mode_invariance": "compares the masks of a call mode (compiled, unrolled, ...) with those of the eager call",
     "reload_invariance": "compares the masks of a reloaded layer with those of the original",
     "training_flag": "calls one model with training, inference and training flags and compares each call with the "
-    "reference without dropout",
+    "reference at inference",
+    "shared_mask": "compares the recovered masks of two sites, element by element, in every call",
     "rate_zero": "sets every rate of the case to 0 and lists the sites where masks were recovered",
     "rate_one": "sets every rate of the case to 1.0 and records whether the layer refuses it (an error naming the "
     "rate) or drops every unit of those sites, with finite outputs",
@@ -46,7 +48,7 @@ POINTS = [
     ("gates", "Gates", "one mask for all gates, or one per gate"),
     ("resample", "Resampling", "a fresh mask every step, or one per sequence"),
     ("batch", "Batch", "a mask per sample, or one for the whole batch"),
-    ("scaling", "Scaling", "kept units scaled by 1/(1-p) in training (inverted), or not"),
+    ("scaling", "Scaling", "kept units times 1/(1-p) in training (inverted), or the site times 1-p at inference"),
     ("carried_state", "Carried state", "is the state passed to the next step the dropped one"),
     ("inference", "Inference", "what the cell does with training=False"),
 ]
@@ -59,6 +61,7 @@ WORDS = {
     "per_gate": "one per gate",
     "per_sample": "per sample",
     "inverted": "inverted 1/(1-p)",
+    "test_time": "times 1-p at inference (test time)",
     "none": "none",
     "undropped": "undropped",
     "dropped": "dropped",

@@ -54,6 +54,7 @@ class ReproCase:
     scheme: str
     doc: str = ""
     layers: int = 1
+    scaling: str | None = None  # the claim's declared scaling (Claim.scaling); None: the scheme's rule
 
     @classmethod
     def from_case(cls, case: Any) -> ReproCase:
@@ -71,6 +72,7 @@ class ReproCase:
             scheme=case.claim.scheme,
             doc=case.claim.doc,
             layers=cell.parts,  # a bidirectional layer counts as a stack: no script
+            scaling=case.claim.scaling,
         )
 
     @classmethod
@@ -93,6 +95,7 @@ class ReproCase:
             scheme=str(claim.get("scheme", "")),
             doc=str(claim.get("doc", "")),
             layers=layers,
+            scaling=claim.get("scaling"),
         )
 
 
@@ -265,6 +268,8 @@ def repro_script(
         others.append((other.label, dict(other.rates), theirs.config))
 
     rule = scheme.rule(site) if site else None
+    if rule is not None and case.scaling is not None:  # the scaling the claim declares, as the suite judges it
+        rule = rule.model_copy(update={"scaling": case.scaling})
     label = f"{adapter} {case.label}" if adapter else case.label
     header = {  # the constants a script defines: name(s) -> the line(s)
         ("KIND",): f"KIND = {python_literal(case.kind)}",

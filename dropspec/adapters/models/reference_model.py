@@ -3,8 +3,10 @@
 ``CONFIG`` names the cell (``kind``: rnn, lstm or gru; ``reset_after`` for the GRU) and, per dropped site,
 its rule: drop probability ``p``, one mask per gate or ``shared``, resampled ``per_step``,
 ``per_sequence`` or ``reused_across_calls``, ``per_sample`` or ``shared`` by the batch, and the value
-``scale`` of a kept unit. ``seeded: False`` ignores the seed, ``at_inference: True`` keeps dropout on
-at inference and ``sticky_training: True`` keeps it on once a training call has run: the suite's mutants use them.
+``scale`` of a kept unit (``same_as``: the mask drawn for another site, listed before it); a rule with
+``inference`` multiplies its site by that value when training=False (a site scaled at test time: 1 - p).
+``seeded: False`` ignores the seed, ``at_inference: True`` keeps dropout on at inference and
+``sticky_training: True`` keeps it on once a training call has run: the suite's mutants use them.
 """
 
 import numpy as np
@@ -31,6 +33,8 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
 
 def draw(model, site, gates, steps, batch, units):
     rule = model.config["rules"][site]
+    if rule.get("same_as") in model.config["rules"]:  # one mask for two sites: the one just drawn for the other
+        return model.kept[rule["same_as"]]
     if rule["resample"] == "reused_across_calls" and site in model.kept:
         return model.kept[site]
     if site == "weight_hh":  # DropConnect: one mask over the whole recurrent matrix per call
@@ -66,7 +70,7 @@ def call(model, x, h0, c0, training):
     sticky = model.config.get("sticky_training", False) and model.trained
     if training or model.config.get("at_inference", False) or sticky:
         m.update({s: draw(model, s, gates, steps, batch, width if s == "input" else hid) for s in rules})
-    else:  # zoneout's expectation at inference: 1 - p (a rule's "inference" value)
+    else:  # a rule's "inference" value: zoneout's expectation, or 1 - p at a site scaled at test time
         m.update({s: np.full((1, 1, 1, 1), r["inference"]) for s, r in rules.items() if "inference" in r})
     wi, wh = np.split(w_ih, gates), np.split(w_hh * np.squeeze(m["weight_hh"]), gates)
     bi, bh = np.split(b_ih, gates), np.split(b_hh, gates)
