@@ -49,6 +49,8 @@ SUBSETS = {  # a fixed subset per adapter: eager layers, the jax_jit mode, cells
     "keras_jax": ("keras_jax", "lstm-layer-both or lstm-loop or lstm-dropout_before"),
     "flax_nnx": ("jax", "lstm-input"),
     "flax_linen": ("jax", "lstm and not optlstm"),
+    "haiku": ("jax", "lstm"),
+    "equinox": ("jax", "lstm"),
 }
 MICRO_STEPS, MICRO_BATCH, MICRO_WIDTH = 8, 16, 8  # keras_cases.STEPS, BATCH, WIDTH
 
