@@ -2,7 +2,7 @@
 
 An eager call of ``keras.layers.LSTM`` on the JAX backend traces the layer's ``lax.scan`` afresh, and JAX's
 in-memory compile cache is keyed by the traced function, so every call compiles the scan again (one XLA compile
-per call, about 85% of the call). The persistent cache is keyed by the compiled module's text instead, so the
+per call, about 85% of the call). The persistent cache is keyed by a hash of the module to compile instead, so the
 second identical call finds it, in the same process or in another one. Enabled by three environment variables
 (the JAX documentation, "Persistent compilation cache"; names as in jax 0.10.2's ``jax/_src/config.py``)::
 
@@ -24,7 +24,8 @@ cold run filled (warm: across processes):
     python3 benchmarks/jax_cache.py --only micro
     python3 benchmarks/jax_cache.py --only conformance --adapters flax_nnx,flax_linen
 
-Each framework runs in its tox env's python (``.tox/keras_jax``, ``.tox/jax``) with this checkout on PYTHONPATH.
+Each framework runs in its tox env's python (``.tox/keras_jax``, ``.tox/jax``) with this checkout, or ``--source``
+(a ``git archive HEAD`` copy, so that edits made meanwhile stay out of the comparison), on PYTHONPATH.
 """
 
 from __future__ import annotations
