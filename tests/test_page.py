@@ -17,6 +17,7 @@ import pytest
 
 from dropspec.publish.page import write_page
 from dropspec.publish.statuses import WORDS, cell_summary
+from dropspec.spec import default_spec
 
 from .published import HISTORY_CHANGE, KerasLike, build
 
@@ -204,8 +205,10 @@ def test_the_cell_filter_counts_the_cases_of_that_kind(page) -> None:
 
 
 def test_the_page_is_light_and_fits(page, reports: Path) -> None:
-    index = (reports / "index.html").stat().st_size
-    assert index < 300_000, f"index.html is {index} bytes for a handful of fake runs"
+    # every clause of the spec has a row, whether a run measured it or not: the budget grows with the spec, at the
+    # 300 KB the page had for the 95 clauses it was written for (spec 1.0 and its new schemes made it 148)
+    index, clauses = (reports / "index.html").stat().st_size, len(default_spec().clauses())
+    assert index < 3_200 * clauses, f"index.html is {index} bytes for a handful of fake runs and {clauses} clauses"
     html = (reports / "index.html").read_text()
     passed = next(
         r["message"]

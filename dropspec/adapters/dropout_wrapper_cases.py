@@ -36,6 +36,10 @@ DOC_STATE = (
     '`LSTMStateTuple`)." '
 )
 DOC_INPUT = 'input_keep_prob: "unit Tensor or float between 0 and 1, input keep probability" '
+DOC_VISITOR = (
+    'dropout_state_filter_visitor: "Function that takes any hierarchical level of the state and returns a scalar or '
+    'depth=1 structure of Python booleans describing which terms in the state should be dropped out." '
+)
 DOC_OUTPUT = 'output_keep_prob: "unit Tensor or float between 0 and 1, output keep probability" '
 
 # --- the axes ----------------------------------------------------------------------------------------
@@ -96,4 +100,17 @@ def dropout_wrapper_cases() -> list[Case]:
                             cid, cell, config, Claim(scheme, rates, doc=doc_all), steps=STEPS, batch=BATCH, label=label
                         )
                     )
+    # state dropout on the LSTM's c alone (issue 17, item 6: the carry_c scheme): a visitor that selects c, not h
+    for api, (wrapper, module, size) in APIS.items():
+        cell = Cell("lstm", WIDTH, WIDTH)
+        wargs = {"state_keep_prob": KEEP}
+        config = {"api": api, "cell": "LSTMCell", "cell_args": {size: WIDTH}, "wrapper_args": wargs}
+        config |= {"input_shape": [BATCH, STEPS, WIDTH], "state_filter": "c"}
+        selects = "LSTMStateTuple(c=True, h=False)" if api == "v1" else "[False, True] for the [h, c] state"
+        label = (
+            f"{wrapper}({module}.LSTMCell({WIDTH}), state_keep_prob={KEEP!r}, "
+            f"dropout_state_filter_visitor=<returns {selects}>)"
+        )
+        claim = Claim("carry_c", {"carry_c": P}, doc=(DOC_STATE + DOC_VISITOR + URL))
+        out.append(Case(f"{api}-lstm-state-c", cell, config, claim, steps=STEPS, batch=BATCH, label=label))
     return expand(out, {mode: lambda c, ids=ids: c.id in ids for mode, ids in MODE_CASES.items()})

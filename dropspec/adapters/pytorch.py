@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ..modes import expand
 from .base import Case, ModelAdapter
-from .torch_cases import RATE_CASES, third_party_cases, torch_cases, weight_drop_cases
+from .torch_cases import RATE_CASES, third_party_after_cases, third_party_cases, torch_cases, weight_drop_cases
 
 # call modes on the modules whose dropout acts: between the layers of a stack, in both directions; torch.jit.script
 # on one-layer modules (it crashes on any nn.LSTM/GRU in torch 2.13, see deviations/torch.yaml, and a one-layer
@@ -85,12 +85,17 @@ class ThirdPartyAdapter(TorchAdapter):
 
 
 class TorchNLPAdapter(ThirdPartyAdapter):
-    """pytorch-nlp 0.5.0: LockedDropout before torch's modules, and WeightDrop / WeightDropLSTM / WeightDropGRU."""
+    """pytorch-nlp 0.5.0: LockedDropout before and after torch's modules, and WeightDrop / WeightDropLSTM /
+    WeightDropGRU."""
 
     name, framework = "torchnlp", "pytorch-nlp"
     requires = ("torch", "torchnlp.nn")
     install = "`pip install torch==2.13.0 pytorch-nlp==0.5.0`, or run `tox -e torchnlp`"
     layer = "torchnlp.nn.LockedDropout"
+
+    def catalogue(self) -> Sequence[Case]:
+        # AWD-LSTM also applies its LockedDropout to a layer's outputs: locked output dropout (issue 17, item 6)
+        return [*super().catalogue(), *third_party_after_cases(self.layer)]
 
 
 class FastaiAdapter(ThirdPartyAdapter):

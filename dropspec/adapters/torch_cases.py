@@ -304,6 +304,24 @@ def third_party_cases(layer: str) -> list[Case]:
     ]
 
 
+def third_party_after_cases(layer: str) -> list[Case]:
+    """A third-party locked dropout on the outputs of a one-layer module, as AWD-LSTM applies its final
+    LockedDropout (salesforce/awd-lstm-lm model.py: 'output = self.lockdrop(raw_output, self.dropout)')."""
+    tag, batch_first, doc = THIRD_PARTY[layer]
+    attribute = layer.rpartition(".")[2]
+    claim = Claim("locked_output", {"output": P}, doc=doc)
+    return [
+        _case(
+            f"{kind}-{tag}-module-then-{attribute}",
+            kind,
+            _module(kind, {"dropout_after": layer, "p": P}, num_layers=1, batch_first=batch_first),
+            claim,
+            f"{attribute}({P})(nn.{name}({WIDTH}, {WIDTH}, batch_first={batch_first})(x)[0])",
+        )
+        for kind, name in MODULES.items()
+    ]
+
+
 def weight_drop_cases(adapter: str) -> list[Case]:
     """The package's weight-drop wrappers around a one-layer module, as AWD-LSTM code builds them."""
     return [

@@ -4,7 +4,8 @@
 ``tf_keras.layers`` cell, run by ``tf_keras.layers.RNN``) or ``"v1"`` (``tf.compat.v1.nn.rnn_cell.DropoutWrapper``
 around a ``tf.compat.v1.nn.rnn_cell`` cell, run by ``tf.compat.v1.nn.dynamic_rnn``); ``cell`` and ``cell_args``,
 the cell's class in that API and its constructor arguments; ``wrapper_args``, the wrapper's constructor
-arguments (``dtype`` by its name); ``input_shape``, (batch, steps, features). ``mode``, where set, is how the
+arguments (``dtype`` by its name); ``state_filter``, where set to "c", a ``dropout_state_filter_visitor`` that
+selects the LSTM's c and not h; ``input_shape``, (batch, steps, features). ``mode``, where set, is how the
 model is called: "tf_function" / "jit_compile" (each call in a ``tf.function``, with ``jit_compile=True`` for the
 latter, as a training step is compiled), "static_rnn" (the v1 wrapper run by ``tf.compat.v1.nn.static_rnn`` over
 the unstacked steps), "unroll" (the keras2 wrapper in ``tf_keras.layers.RNN(..., unroll=True)``, which
@@ -21,11 +22,23 @@ import tensorflow as tf
 import tf_keras
 
 
+def only_c(state):
+    """A dropout_state_filter_visitor that drops the LSTM's c and keeps h: the TF1 cell's state is an
+    LSTMStateTuple(c, h), a tf_keras LSTMCell's the list [h, c]; anything else is dropped as the default does."""
+    if isinstance(state, tf.compat.v1.nn.rnn_cell.LSTMStateTuple):
+        return tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c=True, h=False)
+    if isinstance(state, (list, tuple)) and len(state) == 2:
+        return type(state)([False, True])  # the state's own sequence type: nest compares the two structures
+    return True
+
+
 def build(config, seed):
     tf_keras.utils.set_random_seed(seed)  # python, numpy and TF's global seed; the wrapper's ops use it
     wargs = dict(config["wrapper_args"])
     if "dtype" in wargs:
         wargs["dtype"] = getattr(tf, wargs["dtype"])
+    if config.get("state_filter") == "c":  # state dropout on the cell state c alone
+        wargs["dropout_state_filter_visitor"] = only_c
     if config.get("mode") == "seed_argument":  # the wrapper's documented seed= argument
         wargs["seed"] = seed
     batch, steps, width = config["input_shape"]

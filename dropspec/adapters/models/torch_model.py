@@ -127,13 +127,14 @@ def weight_drop(config):
 
 class Model:
     """What a user holds: ``user`` is what they call and switch with .train() / .eval(), ``module`` holds the
-    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer."""
+    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer on the
+    sequence, ``after`` one on the module's outputs."""
 
     def __init__(self, config):
         self.config = config
         self.dtype = getattr(torch, config.get("dtype", "float32"))
         self.device = config.get("device", "cpu")
-        self.user = self.module = self.raw = self.drop = None
+        self.user = self.module = self.raw = self.drop = self.after = None
 
 
 def build(config, seed):
@@ -152,6 +153,8 @@ def build(config, seed):
         model.drop = torch.nn.Dropout(config["p"])
     elif config.get("user_dropout") not in (None, "LockedDropout"):
         model.drop = find(config["user_dropout"])(config["p"])
+    if config.get("dropout_after"):  # a dropout layer on the outputs the module returns
+        model.after = find(config["dropout_after"])(config["p"])
     return model
 
 
@@ -185,8 +188,9 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
 def call(model, x, h0, c0, training):
     """x (T, B, I) time-major; h0, c0 (B, H), or (parts, B, H) for a stack; c0 None but for the LSTM."""
     model.user.train(training)  # as model.train() / model.eval() reaches it
-    if model.drop is not None:
-        model.drop.train(training)
+    for layer in (model.drop, model.after):
+        if layer is not None:
+            layer.train(training)
 
     def tensor(a):
         return None if a is None else torch.as_tensor(np.asarray(a), dtype=model.dtype, device=model.device)
@@ -229,6 +233,8 @@ def run_module(model, x, h0, c0, training):
         y = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=False)[0]
     else:
         y, state = model.user(x, hx)
+    if model.after is not None:  # on the output sequence, in the module's own layout; the states stay undropped
+        y = model.after(y)
     if batch_first:
         y = y.transpose(0, 1)
     h, c = (state, None) if c0 is None else state
