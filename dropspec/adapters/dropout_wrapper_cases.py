@@ -51,9 +51,9 @@ CELLS = {"lstm": "LSTMCell", "gru": "GRUCell"}
 SITE_CLAIMS = {  # keep-prob argument -> (scheme without / with variational_recurrent, site, doc)
     "input_keep_prob": (("zaremba", "variational"), "input", DOC_INPUT),
     "state_keep_prob": (("carried_state", "carried_state_variational"), "carry_h", DOC_STATE),
-    # with variational_recurrent the docs promise one pattern for every step; the spec has no per-sequence
-    # output scheme, so both claim output_dropout and the fingerprint tells which it is
-    "output_keep_prob": (("output_dropout", "output_dropout"), "output", DOC_OUTPUT),
+    # with variational_recurrent the docs promise one pattern for every step, as Gal's: locked_output (one output
+    # mask per sequence)
+    "output_keep_prob": (("output_dropout", "locked_output"), "output", DOC_OUTPUT),
 }
 
 
