@@ -15,11 +15,15 @@ from dropspec.masks import canonical_case
 from dropspec.recovery import probe_runs, recover
 from dropspec.reference import Cell
 
-# weight_drop cases are read by their own probes, only under their claim: tests/test_recovery_weights.py
+# weight_drop cases are read by their own probes, only under their claim: tests/test_recovery_weights.py. Call
+# modes draw the reference's masks as its eager cases do (boundary rates are read in tests/test_rates.py)
 LARGE = [
     c
     for c in reference_cases(steps=200, batch=32, width=128)
-    if not c.id.endswith(("-fused", "-input_only")) and c.claim.scheme != "weight_drop" and not c.cell.stacked
+    if not c.id.endswith(("-fused", "-input_only"))
+    and c.claim.scheme != "weight_drop"
+    and not c.cell.stacked
+    and c.mode == "eager"
 ]
 # stacks read each unit dropped above again through other units (about 16 routings at this size): smaller sizes
 DEEP = [c for c in reference_cases(steps=40, batch=16, width=32) if c.cell.stacked]
