@@ -341,3 +341,19 @@ def test_only_the_oracle_gives_a_sentence_not_an_empty_table() -> None:
 def test_the_doc_quote_is_on_the_page() -> None:
     page = render_card_html(fake_matrix())
     assert '<span class="doc" title="the docs of lstm https://example.org/lstm.html.">' in page
+
+
+def test_a_row_that_breaks_only_the_rate_deviates_even_against_an_inferred_claim() -> None:
+    """The rate is documented ("Fraction of the units to drop"), so breaking it deviates from the documentation;
+    any other rule broken against an inferred scheme differs from the usual reading."""
+    from dropspec.publish.card import CardRow
+
+    def row(*broken: str) -> CardRow:
+        return CardRow(
+            "LSTM(8, dropout=1.0)", (), (), None, "variational (inferred)", None, "", (), "x", "xfail", broken, ()
+        )
+
+    assert row("common.rates.one", "variational.input.rate").verdict_words == "deviates (known)"
+    assert (
+        row("common.rates.one", "variational.input.resample").verdict_words == "differs from the usual reading (known)"
+    )

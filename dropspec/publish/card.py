@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..naming import behaviour_from_record
-from .statuses import WORDS
+from .statuses import WORDS, judges_the_rate
 
 CARD_START = "<!-- card:start -->"
 CARD_END = "<!-- card:end -->"
@@ -109,8 +109,10 @@ class CardRow:
     @property
     def verdict_words(self) -> str:
         # spec 1.0: against a reading of documentation that is silent (an inferred claim), a deviation differs
-        # from the usual reading; only a documented claim is deviated from
-        if self.verdict in ("fail", "xfail") and self.documented.endswith("(inferred)"):
+        # from the usual reading; only a documented claim is deviated from. The rate is documented everywhere, so a
+        # row that breaks only rate clauses deviates whatever its scheme's basis
+        inferred = self.documented.endswith("(inferred)") and not all(judges_the_rate(c) for c in self.broken)
+        if self.verdict in ("fail", "xfail") and inferred:
             return INFERRED_WORDS[self.verdict]
         return VERDICTS[self.verdict]
 

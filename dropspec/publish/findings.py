@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .statuses import behaviour_text
+from .statuses import behaviour_text, judges_the_rate
 
 START, END = "<!-- findings:start -->", "<!-- findings:end -->"
 BAD = ("fail", "xfail", "error")
@@ -228,7 +228,8 @@ def _case_lines(
                 out.append(f"  Known crash ({ref})." if why else "  A new crash: the deviations file does not list it.")
             said_crash = True
             continue
-        differs = " differs from the usual reading:" if (record.get("claim") or {}).get("basis") == "inferred" else ""
+        inferred = (record.get("claim") or {}).get("basis") == "inferred" and not judges_the_rate(r["clause"])
+        differs = " differs from the usual reading:" if inferred else ""
         out.append(f"  - `{r['clause']}`" + (f" (known, {ref})" if why else "") + f":{differs} {text}")
     # a crash is explained on the clause it is counted on; a deviation on the first clause it breaks
     first_clause = next((r["clause"] for r in results if r["status"] == "error"), results[0]["clause"])

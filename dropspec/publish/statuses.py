@@ -41,6 +41,13 @@ _COUNTED = {
 SEPARATOR = " · "
 
 
+def judges_the_rate(clause: str) -> bool:
+    """Whether a clause checks the rate itself (``*.rate``, ``common.rates.*``). Frameworks document their rate
+    ("Fraction of the units to drop"), so a verdict on it holds against the documentation even where the case's
+    scheme is only the usual reading of it (an inferred claim)."""
+    return clause.startswith("common.rates.") or clause.endswith(".rate")
+
+
 def word(status: str) -> str:
     """The word for one status; an unknown status is shown as it is rather than hidden."""
     return WORDS.get(status, status)
