@@ -190,6 +190,9 @@ class SpecMeta(Strict):
     unspecified: dict[str, str] = Field(
         default={}, description="Questions the spec leaves open on purpose, each with why; no clause judges them."
     )
+    changes: dict[str, str] = Field(
+        default={}, description="What each version changed, by version: a report citing an older version reads it."
+    )
 
 
 class SpecError(ValueError):

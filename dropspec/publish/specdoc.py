@@ -186,6 +186,15 @@ def unspecified_markdown(spec: Spec) -> list[str]:
     return lines + [""]
 
 
+def changes_markdown(spec: Spec) -> list[str]:
+    """What each version changed (spec/spec.yaml ``changes``), newest first."""
+    if not spec.meta.changes:
+        return []
+    lines = ['<a id="changes"></a>', "", "## Changes by version", ""]
+    lines += [f"- **{version}:** {what}" for version, what in reversed(spec.meta.changes.items())]
+    return lines + [""]
+
+
 def renamed_markdown(spec: Spec) -> list[str]:
     """The table of renamed clause ids (spec/renamed_ids.yaml): ids name properties, not values, since 1.0."""
     if not spec.renamed:
@@ -224,6 +233,8 @@ def render_markdown(spec: Spec) -> str:
     lines += [f"- [{s.title}](#scheme-{s.id}) (`{s.id}`, {len(s.clauses)} clauses)" for s in ctx["schemes"]]
     if spec.meta.unspecified:
         lines.append("- [Left unspecified](#unspecified)")
+    if spec.meta.changes:
+        lines.append("- [Changes by version](#changes)")
     if spec.renamed:
         lines.append("- [Renamed clause ids](#renamed)")
     cells = spec.cells
@@ -242,7 +253,7 @@ def render_markdown(spec: Spec) -> str:
         lines += [f"- `{k}`: {v}" for k, v in cell.conventions.items()]
         if cell.conventions:
             lines.append("")
-    lines += unspecified_markdown(spec) + renamed_markdown(spec)
+    lines += unspecified_markdown(spec) + changes_markdown(spec) + renamed_markdown(spec)
     for scheme in ctx["schemes"]:
         lines += [f'<a id="scheme-{scheme.id}"></a>', "", f"## {scheme.title} (`{scheme.id}`)", "", scheme.summary, ""]
         if scheme.source:
