@@ -198,6 +198,8 @@ def _case_verdict(results: list[tuple[str, str, str]], crashed: bool) -> tuple[s
 
 
 def _behaviour(record: dict[str, Any]) -> str:
+    if str(record.get("behaviour") or "").startswith("refuses "):  # a refused rate: what the framework said
+        return str(record["behaviour"])
     if record.get("error") or not record.get("fingerprint"):
         return "-"
     if record.get("behaviour"):  # results that carry the name already (issue 11.1)
@@ -283,6 +285,8 @@ def _backends_agree(a: _Case, b: _Case) -> bool:
 
 def _site_words(site: tuple[str, str, str | None, str | None, str | None, float]) -> str:
     _, resample, gates, batch, directions, scale = site
+    if scale == 0.0:  # rate 1: an all-zero mask, which looks per sequence and batch-shared but is only "all of it"
+        return "every unit dropped"
     words = [_RESAMPLE_WORDS.get(resample, resample)]
     if gates is not None:
         words.append(_GATE_WORDS.get(gates, gates))
@@ -299,6 +303,8 @@ def _measured(case: _Case, errors: tuple[str, ...]) -> tuple[str, ...]:
         return ("crashes: " + " / ".join(dict.fromkeys(errors)),)
     if case.verdict == "skip":
         return ("not measured",)
+    if case.behaves_as.startswith("refuses "):  # a refused rate (rate 1.0): the layer never ran
+        return ("nothing ran: the rate was refused",)
     by_words: dict[str, list[str]] = {}
     for site in case.sites:
         by_words.setdefault(_site_words(site), []).append(site[0])

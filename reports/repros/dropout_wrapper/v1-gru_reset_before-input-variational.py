@@ -43,24 +43,52 @@ CONFIG = {
 }
 
 
+def only_c(state):
+    """A dropout_state_filter_visitor that drops the LSTM's c and keeps h: the TF1 cell's state is an
+    LSTMStateTuple(c, h), a tf_keras LSTMCell's the list [h, c]; anything else is dropped as the default does."""
+    if isinstance(state, tf.compat.v1.nn.rnn_cell.LSTMStateTuple):
+        return tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c=True, h=False)
+    if isinstance(state, (list, tuple)) and len(state) == 2:
+        return type(state)([False, True])  # the state's own sequence type: nest compares the two structures
+    return True
+
+
 def build(config, seed):
     tf_keras.utils.set_random_seed(seed)  # python, numpy and TF's global seed; the wrapper's ops use it
     wargs = dict(config["wrapper_args"])
     if "dtype" in wargs:
         wargs["dtype"] = getattr(tf, wargs["dtype"])
+    if config.get("state_filter") == "c":  # state dropout on the cell state c alone
+        wargs["dropout_state_filter_visitor"] = only_c
+    if config.get("mode") == "seed_argument":  # the wrapper's documented seed= argument
+        wargs["seed"] = seed
     batch, steps, width = config["input_shape"]
     if config["api"] == "keras2":
         cell = getattr(tf_keras.layers, config["cell"])(**config["cell_args"])
         wrapper = tf.nn.RNNCellDropoutWrapper(cell, **wargs)
-        rnn = tf_keras.layers.RNN(wrapper, return_sequences=True, return_state=True)
+        unroll = config.get("mode") == "unroll"
+        rnn = tf_keras.layers.RNN(wrapper, return_sequences=True, return_state=True, unroll=unroll)
         # the wrapper's build builds the cell (again, with new weights if it was built before): build it once
         wrapper.build(tf.TensorShape([batch, width]))
         rnn.build((batch, steps, width))
-        return {"api": "keras2", "cell": cell, "wrapper": wrapper, "rnn": rnn}
-    cell = getattr(tf.compat.v1.nn.rnn_cell, config["cell"])(**config["cell_args"])
-    wrapper = tf.compat.v1.nn.rnn_cell.DropoutWrapper(cell, **wargs)
-    cell.build(tf.TensorShape([batch, width]))
-    return {"api": "v1", "cell": cell, "wrapper": wrapper}
+        if config.get("mode") == "reload_config":  # as a user copies a layer; load() then sets its weights
+            rnn = tf_keras.layers.RNN.from_config(rnn.get_config())
+            rnn.build((batch, steps, width))
+            wrapper, cell = rnn.cell, rnn.cell.cell
+        model = {"api": "keras2", "cell": cell, "wrapper": wrapper, "rnn": rnn}
+    else:
+        cell = getattr(tf.compat.v1.nn.rnn_cell, config["cell"])(**config["cell_args"])
+        wrapper = tf.compat.v1.nn.rnn_cell.DropoutWrapper(cell, **wargs)
+        cell.build(tf.TensorShape([batch, width]))
+        model = {"api": "v1", "cell": cell, "wrapper": wrapper}
+    model["mode"] = config.get("mode", "eager")
+    if model["mode"] in ("tf_function", "jit_compile"):  # compiled as a training step is: once per training flag
+
+        def step(x, h0, c0, training):  # training, a Python bool, traces one graph per flag
+            return forward(model, x, h0, c0, training)
+
+        model["forward"] = tf.function(step, jit_compile=model["mode"] == "jit_compile")
+    return model
 
 
 def load(model, w_ih, w_hh, b_ih, b_hh):
@@ -103,18 +131,29 @@ def call(model, x, h0, c0, training):
     """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64. TF1 has no training flag: inference runs
     the unwrapped cell, as users build their eval graph."""
     x = tf.constant(np.transpose(x, (1, 0, 2)), tf.float32)
-    if model["api"] == "keras2":
-        state = [tf.constant(h0, tf.float32)] + ([] if c0 is None else [tf.constant(c0, tf.float32)])
-        y, *final = model["rnn"](x, initial_state=state, training=training)
+    h0, c0 = tf.constant(h0, tf.float32), None if c0 is None else tf.constant(c0, tf.float32)
+    if "forward" in model:
+        y, final = model["forward"](x, h0, c0, training)
     else:
-        h0 = tf.constant(h0, tf.float32)
-        c0 = None if c0 is None else tf.constant(c0, tf.float32)
-        init = h0 if c0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
-        rnn_cell = model["wrapper"] if training else model["cell"]
-        y, state = tf.compat.v1.nn.dynamic_rnn(rnn_cell, x, initial_state=init)
-        final = [state] if c0 is None else [state.h, state.c]
+        y, final = forward(model, x, h0, c0, training)
     y = np.transpose(np.asarray(y, float), (1, 0, 2))
     return y, np.asarray(final[0], float), None if c0 is None else np.asarray(final[1], float)
+
+
+def forward(model, x, h0, c0, training):
+    """x (B, T, I) -> (y (B, T, H), [h] or [h, c]): the wrapped cell run over the sequence."""
+    if model["api"] == "keras2":
+        state = [h0] + ([] if c0 is None else [c0])
+        y, *final = model["rnn"](x, initial_state=state, training=training)
+        return y, final
+    init = h0 if c0 is None else tf.compat.v1.nn.rnn_cell.LSTMStateTuple(c0, h0)
+    rnn_cell = model["wrapper"] if training else model["cell"]
+    if model["mode"] == "static_rnn":  # one graph node per step, as TF1 users unrolled a known length
+        ys, state = tf.compat.v1.nn.static_rnn(rnn_cell, tf.unstack(x, axis=1), initial_state=init)
+        y = tf.stack(ys, axis=1)
+    else:
+        y, state = tf.compat.v1.nn.dynamic_rnn(rnn_cell, x, initial_state=init)
+    return y, [state] if c0 is None else [state.h, state.c]
 
 
 # --- the check: numpy only ---

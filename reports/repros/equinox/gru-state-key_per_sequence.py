@@ -28,6 +28,7 @@ Equinox: eqx.nn.LSTMCell or eqx.nn.GRUCell in a jax.lax.scan, with eqx.nn.Dropou
 """
 
 import functools
+import io
 
 import equinox as eqx
 import jax
@@ -96,7 +97,8 @@ def step(jit):
 def build(config, seed):
     # a user's training loop: one root key for the weights, one split once per step for dropout
     init_key, key = jax.random.split(jax.random.key(seed))
-    return {"config": config, "rnn": RNN(config, init_key), "key": key, "forward": step(config["jit"])}
+    jit = config["jit"] or config.get("mode") == "eqx_filter_jit"
+    return {"config": config, "rnn": RNN(config, init_key), "key": key, "forward": step(jit)}
 
 
 def f32(a):
@@ -114,6 +116,11 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
         arrays = (f32(w_ih), f32(w_hh), f32(bias), f32(b_hh[2 * H :]))
         where = lambda m: (m.cell.weight_ih, m.cell.weight_hh, m.cell.bias, m.cell.bias_n)  # noqa: E731
     model["rnn"] = eqx.tree_at(where, model["rnn"], arrays)
+    if model["config"].get("mode") == "eqx_serialise":  # a checkpoint round trip, as Equinox's docs save a model
+        saved = io.BytesIO()
+        eqx.tree_serialise_leaves(saved, model["rnn"])
+        saved.seek(0)
+        model["rnn"] = eqx.tree_deserialise_leaves(saved, RNN(model["config"], jax.random.key(1)))
 
 
 def call(model, x, h0, c0, training):
@@ -137,7 +144,13 @@ T, B, D, H = 8, 16, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.0, "recurrent": 0.25}  # documented drop rate per site
 SITE = "recurrent"
-RULE = {"gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scaling": "inverted"}
+RULE = {
+    "gates": "shared",
+    "resample": "per_sequence",
+    "batch": "per_sample",
+    "scaling": "inverted",
+    "same_as": None,
+}
 CHECK = "site_resample"
 TAG = (
     "[variational.recurrent.resample; equinox lax.scan with h = eqx.nn.Dropout(0.25)(h, key=key), "

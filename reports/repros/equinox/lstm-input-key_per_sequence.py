@@ -9,9 +9,13 @@ jax.vmap, one key per sample.
 ``CONFIG`` reads as the user's code: ``cell`` ("LSTMCell" or "GRUCell"), ``input_size``, ``hidden_size``;
 ``dropout``: its ``site`` ("input": x_t; "state": the hidden state fed to the cell), ``keys`` ("per_step" or
 "per_sequence") and ``p``; ``jit``, whether the step is wrapped in eqx.filter_jit, as users jit their step.
+``mode``, where set, is how the model is called: "eqx_filter_jit" (the step in eqx.filter_jit), "eqx_serialise"
+(once loaded, the model saved with eqx.tree_serialise_leaves and restored with eqx.tree_deserialise_leaves into a
+model built with another key), "batch_one" (nothing changes here: the batch has one sequence).
 """
 
 import functools
+import io
 
 import equinox as eqx
 import jax
@@ -80,7 +84,8 @@ def step(jit):
 def build(config, seed):
     # a user's training loop: one root key for the weights, one split once per step for dropout
     init_key, key = jax.random.split(jax.random.key(seed))
-    return {"config": config, "rnn": RNN(config, init_key), "key": key, "forward": step(config["jit"])}
+    jit = config["jit"] or config.get("mode") == "eqx_filter_jit"
+    return {"config": config, "rnn": RNN(config, init_key), "key": key, "forward": step(jit)}
 
 
 def f32(a):
@@ -98,6 +103,11 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
         arrays = (f32(w_ih), f32(w_hh), f32(bias), f32(b_hh[2 * H :]))
         where = lambda m: (m.cell.weight_ih, m.cell.weight_hh, m.cell.bias, m.cell.bias_n)  # noqa: E731
     model["rnn"] = eqx.tree_at(where, model["rnn"], arrays)
+    if model["config"].get("mode") == "eqx_serialise":  # a checkpoint round trip, as Equinox's docs save a model
+        saved = io.BytesIO()
+        eqx.tree_serialise_leaves(saved, model["rnn"])
+        saved.seek(0)
+        model["rnn"] = eqx.tree_deserialise_leaves(saved, RNN(model["config"], jax.random.key(1)))
 
 
 def call(model, x, h0, c0, training):

@@ -82,7 +82,13 @@ class Model(nn.Module):
             rates = wrapper["input_dropout"], wrapper["recurrent_dropout"], wrapper["recurrent_rng_collection"]
             cell = DropoutCell(cell, lstm, *rates, deterministic=not train)
         carry0 = (c0, h0) if lstm else h0  # Flax's LSTM carry is (c, h)
-        rnn = nn.RNN(cell, return_carry=True) if split is None else nn.RNN(cell, return_carry=True, split_rngs=split)
+        mode = self.config.get("mode")
+        options = {} if split is None else {"split_rngs": split}
+        if mode == "scan_unroll":  # every step unrolled into one scan iteration
+            options["unroll"] = x.shape[1]
+        rnn = nn.RNN(cell, return_carry=True, **options)
+        if mode == "masked":  # every sequence full length: the padding mask marks no step
+            return rnn(x, initial_carry=carry0, seq_lengths=jnp.full(x.shape[:1], x.shape[1]))
         return rnn(x, initial_carry=carry0)
 
 

@@ -185,7 +185,13 @@ T, B, D, H = 16, 32, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.0, "recurrent": 0.25}  # documented drop rate per site
 SITE = "recurrent"
-RULE = {"gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scaling": "inverted"}
+RULE = {
+    "gates": "shared",
+    "resample": "per_sequence",
+    "batch": "per_sample",
+    "scaling": "inverted",
+    "same_as": None,
+}
 CHECK = "site_resample"
 TAG = (
     "[variational.recurrent.resample; flax_nnx nnx.RNN(DropoutCell(nnx.GRUCell(8, 8, rngs=rngs), "

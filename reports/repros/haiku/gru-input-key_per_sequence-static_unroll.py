@@ -8,6 +8,9 @@ hk.dropout inside an unroll. Users write it one of two ways, in a core that wrap
 ``CONFIG`` reads as the user's code: ``core`` ("LSTM" or "GRU") and ``hidden_size``; ``unroll`` ("dynamic" or
 "static"); ``dropout``: its ``site`` ("input": x_t; "state": the hidden state fed to the core), ``keys``
 ("per_step" or "per_sequence") and ``rate``; ``jit``, whether the apply is jitted, as users jit their step.
+``mode``, where set, is how the model is called: "haiku_jit" (jax.jit of the transformed apply), "haiku_vmap"
+(jax.vmap of the apply over the batch, each example a batch of one with its own key, jitted as the train step
+is), "batch_one" (nothing changes here: the batch has one sequence).
 """
 
 import functools
@@ -71,13 +74,29 @@ def forward(config, x, h0, c0, is_training):
     return (y, state.hidden, state.cell) if lstm else (y, state, None)
 
 
+def per_example(apply):
+    """``apply`` vmapped over the batch (axis 1 of the time-major x): each example a batch of one, its own key."""
+
+    def vmapped(params, keys, x, h0, c0, is_training):
+        def one(key, x, h0, c0):
+            y, h, c = apply(params, key, x[:, None], h0[None], c0[None], is_training)
+            return y[:, 0], h[0], None if c is None else c[0]
+
+        return jax.vmap(one, in_axes=(0, 1, 0, 0), out_axes=(1, 0, 0))(keys, x, h0, c0)
+
+    return vmapped
+
+
 @functools.cache
 def network(config_json):
     """The transformed network of a configuration and its apply, built and jitted once, as in a training loop
     (keyed by the configuration's JSON: a dict cannot be a cache key)."""
     config = json.loads(config_json)
     net = hk.transform(functools.partial(forward, config))
-    return net, jax.jit(net.apply, static_argnums=(5,)) if config["jit"] else net.apply
+    mode = config.get("mode")
+    apply = per_example(net.apply) if mode == "haiku_vmap" else net.apply
+    jit = config["jit"] or mode in ("haiku_jit", "haiku_vmap")  # a vmapped step is jitted as the train step is
+    return net, jax.jit(apply, static_argnums=(5,)) if jit else apply
 
 
 def build(config, seed):
@@ -126,6 +145,8 @@ def call(model, x, h0, c0, training):
     x, h0 = jnp.asarray(x, jnp.float32), jnp.asarray(h0, jnp.float32)
     c0 = jnp.asarray(c0 if c0 is not None else h0, jnp.float32)
     model["key"], step_key = jax.random.split(model["key"])
+    if model["config"].get("mode") == "haiku_vmap":  # one key per example, as users split for vmap
+        step_key = jax.random.split(step_key, x.shape[1])
     # inference: no rng, as users evaluate (hk.next_rng_key would raise, so a stray dropout cannot hide)
     y, h, c = model["apply"](model["params"], step_key if training else None, x, h0, c0, training)
     return np.asarray(y, float), np.asarray(h, float), None if c is None else np.asarray(c, float)

@@ -88,13 +88,29 @@ def forward(config, x, h0, c0, is_training):
     return (y, state.hidden, state.cell) if lstm else (y, state, None)
 
 
+def per_example(apply):
+    """``apply`` vmapped over the batch (axis 1 of the time-major x): each example a batch of one, its own key."""
+
+    def vmapped(params, keys, x, h0, c0, is_training):
+        def one(key, x, h0, c0):
+            y, h, c = apply(params, key, x[:, None], h0[None], c0[None], is_training)
+            return y[:, 0], h[0], None if c is None else c[0]
+
+        return jax.vmap(one, in_axes=(0, 1, 0, 0), out_axes=(1, 0, 0))(keys, x, h0, c0)
+
+    return vmapped
+
+
 @functools.cache
 def network(config_json):
     """The transformed network of a configuration and its apply, built and jitted once, as in a training loop
     (keyed by the configuration's JSON: a dict cannot be a cache key)."""
     config = json.loads(config_json)
     net = hk.transform(functools.partial(forward, config))
-    return net, jax.jit(net.apply, static_argnums=(5,)) if config["jit"] else net.apply
+    mode = config.get("mode")
+    apply = per_example(net.apply) if mode == "haiku_vmap" else net.apply
+    jit = config["jit"] or mode in ("haiku_jit", "haiku_vmap")  # a vmapped step is jitted as the train step is
+    return net, jax.jit(apply, static_argnums=(5,)) if jit else apply
 
 
 def build(config, seed):
@@ -143,6 +159,8 @@ def call(model, x, h0, c0, training):
     x, h0 = jnp.asarray(x, jnp.float32), jnp.asarray(h0, jnp.float32)
     c0 = jnp.asarray(c0 if c0 is not None else h0, jnp.float32)
     model["key"], step_key = jax.random.split(model["key"])
+    if model["config"].get("mode") == "haiku_vmap":  # one key per example, as users split for vmap
+        step_key = jax.random.split(step_key, x.shape[1])
     # inference: no rng, as users evaluate (hk.next_rng_key would raise, so a stray dropout cannot hide)
     y, h, c = model["apply"](model["params"], step_key if training else None, x, h0, c0, training)
     return np.asarray(y, float), np.asarray(h, float), None if c is None else np.asarray(c, float)
@@ -154,7 +172,13 @@ T, B, D, H = 8, 16, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.0, "recurrent": 0.25}  # documented drop rate per site
 SITE = "recurrent"
-RULE = {"gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scaling": "inverted"}
+RULE = {
+    "gates": "shared",
+    "resample": "per_sequence",
+    "batch": "per_sample",
+    "scaling": "inverted",
+    "same_as": None,
+}
 CHECK = "site_resample"
 TAG = (
     "[variational.recurrent.resample; haiku hk.dynamic_unroll over m = "

@@ -232,7 +232,13 @@ T, B, D, H = 8, 16, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.25, "recurrent": 0.25}  # documented drop rate per site
 SITE = "input"
-RULE = {"gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scaling": "inverted"}
+RULE = {
+    "gates": "shared",
+    "resample": "per_sequence",
+    "batch": "per_sample",
+    "scaling": "inverted",
+    "same_as": None,
+}
 CHECK = "site_gates"
 TAG = (
     "[variational.input.gates; keras_jax keras.layers.RNN(keras.layers.LSTMCell(8, dropout=0.25, "

@@ -236,7 +236,13 @@ T, B, D, H = 8, 16, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.0, "recurrent": 0.25}  # documented drop rate per site
 SITE = "recurrent"
-RULE = {"gates": "shared", "resample": "per_sequence", "batch": "per_sample", "scaling": "inverted"}
+RULE = {
+    "gates": "shared",
+    "resample": "per_sequence",
+    "batch": "per_sample",
+    "scaling": "inverted",
+    "same_as": None,
+}
 CHECK = "site_gates"
 TAG = (
     "[variational.recurrent.gates; keras_torch keras.layers.GRU(8, recurrent_dropout=0.25, "

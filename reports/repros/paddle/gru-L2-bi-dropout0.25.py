@@ -7,10 +7,18 @@
 - or ``cell`` ("paddle.nn.SimpleRNNCell", "paddle.nn.LSTMCell" or "paddle.nn.GRUCell") with ``args``, called step
   by step in a user's loop (``loop``, below) with ``p_input``;
 - the precision, float32 unless set: ``paddle.set_default_dtype`` ("float64": the layer is built in it), or
-  ``to`` (``{"dtype": "float64"}``: the built layer is cast with ``layer.to(dtype=...)``).
+  ``to`` (``{"dtype": "float64"}``: the built layer is cast with ``layer.to(dtype=...)``);
+- ``mode``, how the model is called, where set: "paddle_to_static" (``paddle.jit.to_static(full_graph=True)`` of
+  the layer, or of the user's loop, before training: the static graph; under the default ``full_graph=False`` the
+  SOT translator leaves a Paddle layer's own forward to run eagerly), "reload_state_dict" (once loaded, the state_dict
+  saved with ``paddle.save`` and restored with ``paddle.load`` and ``set_state_dict`` into a layer built anew),
+  "masked" (``sequence_length=`` of every step: all valid), "batch_one" (nothing changes here: one sequence).
 Paddle's parameter names, shapes and gate order are PyTorch's (weight_ih_l0, weight_hh_l0_reverse, ...; LSTM
 i, f, g, o; GRU r, z, c with the reset gate on (W_hc h + b_hc)), so loading is a copy.
 """
+
+import os
+import tempfile
 
 import numpy as np
 import paddle
@@ -61,6 +69,18 @@ LOOPS = {"zaremba_cell": zaremba_cell_loop, "locked_cell": locked_cell_loop}
 DROPOUT_AXIS = {"zaremba_cell": None, "locked_cell": [1, 2]}
 
 
+class UserModel(paddle.nn.Layer):
+    """A user's model whose forward is the loop, as paddle.jit.to_static compiles it (train() and eval() on it
+    reach the cell and the dropout, and pick the program of that flag)."""
+
+    def __init__(self, cell, drop, loop):
+        super().__init__()
+        self.cell, self.drop, self.loop = cell, drop, loop
+
+    def forward(self, x, state):
+        return self.loop(self.cell, self.drop, x, state)
+
+
 # -- the model ---------------------------------------------------------------------------------------------------
 
 
@@ -69,7 +89,7 @@ class Model:
 
     def __init__(self, config):
         self.config = config
-        self.net = self.drop = None
+        self.net = self.drop = self.user = None
         self.dtype = "float32"
 
 
@@ -88,6 +108,11 @@ def build(config, seed):
     model.dtype = str(model.net.parameters()[0].dtype).removeprefix("paddle.")
     if "loop" in config:
         model.drop = paddle.nn.Dropout(config["p_input"], axis=DROPOUT_AXIS[config["loop"]])
+    if config.get("mode") == "paddle_to_static":  # compiled before training, as a user compiles a model
+        if "loop" not in config:
+            model.net = paddle.jit.to_static(model.net, full_graph=True)
+        else:  # the user's loop is their model's forward: compiled with the layers it calls
+            model.user = paddle.jit.to_static(UserModel(model.net, model.drop, LOOPS[config["loop"]]), full_graph=True)
     return model
 
 
@@ -104,11 +129,17 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
         for name, value in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), weights, strict=True):
             parameter = getattr(model.net, name + suffix)
             parameter.set_value(np.asarray(value, dtype=parameter.numpy().dtype))
+    if model.config.get("mode") == "reload_state_dict":  # as a user restores a checkpoint into a new layer
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "model.pdparams")
+            paddle.save(model.net.state_dict(), path)
+            model.net = find(model.config.get("layer") or model.config["cell"])(**model.config["args"])
+            model.net.set_state_dict(paddle.load(path))
 
 
 def call(model, x, h0, c0, training):
     """x (T, B, I) time-major; h0, c0 (B, H), or (parts, B, H) for a stack; c0 None but for the LSTM."""
-    for layer in (model.net, model.drop):  # as model.train() / model.eval() reaches them
+    for layer in (model.net, model.drop, model.user):  # as model.train() / model.eval() reaches them
         if layer is None:
             continue
         if training:
@@ -128,7 +159,10 @@ def call(model, x, h0, c0, training):
 
 def run_loop(model, x, h0, c0):
     state = h0 if c0 is None else (h0, c0)
-    ys, state = LOOPS[model.config["loop"]](model.net, model.drop, x, state)
+    if model.user is not None:
+        ys, state = model.user(x, state)
+    else:
+        ys, state = LOOPS[model.config["loop"]](model.net, model.drop, x, state)
     h, c = (state, None) if c0 is None else state
     return paddle.stack(ys), h, c
 
@@ -139,7 +173,11 @@ def run_layer(model, x, h0, c0):
         x = x.transpose([1, 0, 2])  # the user's sequence is batch-major (B, T, I), Paddle's default
     stacked = h0.ndim == 3  # a stack's states are (num_layers * num_directions, B, H), as Paddle takes them
     h0, c0 = (h0, c0) if stacked else (h0[None], None if c0 is None else c0[None])
-    y, state = model.net(x, h0 if c0 is None else (h0, c0))
+    lengths = None
+    if model.config.get("mode") == "masked":  # every sequence as long as the input: all steps valid
+        steps, batch = x.shape[:2] if time_major else x.shape[1::-1]
+        lengths = paddle.full([batch], steps, dtype="int64")
+    y, state = model.net(x, h0 if c0 is None else (h0, c0), sequence_length=lengths)
     if not time_major:
         y = y.transpose([1, 0, 2])
     h, c = (state, None) if c0 is None else state

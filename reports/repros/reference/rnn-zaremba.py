@@ -3,8 +3,10 @@
 ``CONFIG`` names the cell (``kind``: rnn, lstm or gru; ``reset_after`` for the GRU) and, per dropped site,
 its rule: drop probability ``p``, one mask per gate or ``shared``, resampled ``per_step``,
 ``per_sequence`` or ``reused_across_calls``, ``per_sample`` or ``shared`` by the batch, and the value
-``scale`` of a kept unit. ``seeded: False`` ignores the seed, ``at_inference: True`` keeps dropout on
-at inference and ``sticky_training: True`` keeps it on once a training call has run: the suite's mutants use them.
+``scale`` of a kept unit (``same_as``: the mask drawn for another site, listed before it); a rule with
+``inference`` multiplies its site by that value when training=False (a site scaled at test time: 1 - p).
+``seeded: False`` ignores the seed, ``at_inference: True`` keeps dropout on at inference and
+``sticky_training: True`` keeps it on once a training call has run: the suite's mutants use them.
 """
 
 import numpy as np
@@ -47,6 +49,8 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
 
 def draw(model, site, gates, steps, batch, units):
     rule = model.config["rules"][site]
+    if rule.get("same_as") in model.config["rules"]:  # one mask for two sites: the one just drawn for the other
+        return model.kept[rule["same_as"]]
     if rule["resample"] == "reused_across_calls" and site in model.kept:
         return model.kept[site]
     if site == "weight_hh":  # DropConnect: one mask over the whole recurrent matrix per call
@@ -76,12 +80,14 @@ def call(model, x, h0, c0, training):
     w_ih, w_hh, b_ih, b_hh = model.params
     (steps, batch, width), hid = x.shape, h0.shape[1]
     gates = len(w_ih) // hid
-    m = {s: np.ones((1, 1, 1, 1)) for s in SITES}
+    m = {s: np.ones((1, 1, 1, 1)) for s in SITES + ("zone_h", "zone_c")}  # zoneout: 0 keeps the previous value
     model.trained = model.trained or training
     # the mutants: dropout left on at inference, or left on once the model has run a training call
     sticky = model.config.get("sticky_training", False) and model.trained
     if training or model.config.get("at_inference", False) or sticky:
         m.update({s: draw(model, s, gates, steps, batch, width if s == "input" else hid) for s in rules})
+    else:  # a rule's "inference" value: zoneout's expectation, or 1 - p at a site scaled at test time
+        m.update({s: np.full((1, 1, 1, 1), r["inference"]) for s, r in rules.items() if "inference" in r})
     wi, wh = np.split(w_ih, gates), np.split(w_hh * np.squeeze(m["weight_hh"]), gates)
     bi, bh = np.split(b_ih, gates), np.split(b_hh, gates)
     h, c = np.asarray(h0, float), np.zeros_like(h0) if c0 is None else np.asarray(c0, float)
@@ -94,8 +100,8 @@ def call(model, x, h0, c0, training):
             new = np.tanh(a[0] + r[0])
         elif kind == "lstm":
             i, f, g, o = sigmoid(a[0] + r[0]), sigmoid(a[1] + r[1]), np.tanh(a[2] + r[2]), sigmoid(a[3] + r[3])
-            c = at(m["cell"], 0, t) * (f * c + i * (at(m["candidate"], 0, t) * g))
-            new = o * np.tanh(c)
+            fresh = at(m["cell"], 0, t) * (f * c + i * (at(m["candidate"], 0, t) * g))
+            new, c = o * np.tanh(fresh), (c + at(m["zone_c"], 0, t) * (fresh - c) if "zone_c" in rules else fresh)
         else:
             rg, z = sigmoid(a[0] + r[0]), sigmoid(a[1] + r[1])
             if model.config["reset_after"]:
@@ -103,6 +109,7 @@ def call(model, x, h0, c0, training):
             else:
                 n = np.tanh(a[2] + (rg * h * at(m["recurrent"], 2, t)) @ wh[2].T + bh[2])
             new = z * h + (1 - z) * (at(m["candidate"], 0, t) * n)
+        new = h + at(m["zone_h"], 0, t) * (new - h) if "zone_h" in rules else new
         ys.append(at(m["output"], 0, t) * new)
         h, c = at(m["carry_h"], 0, t) * new, at(m["carry_c"], 0, t) * c
     return np.array(ys), h, c if kind == "lstm" else None

@@ -8,7 +8,7 @@
 - ``user_dropout`` and ``p``: a dropout layer on the input sequence before a module: "nn.Dropout",
   "LockedDropout" (AWD-LSTM's, below), or a third-party layer named by its dotted path;
 - ``loop`` with ``p_input`` and ``p_recurrent``: a cell called step by step by a user loop, "zaremba_cell"
-  or "variational_cell" (below);
+  or "variational_cell" (below); or "zoneout_cell" with ``p_zoneout``: ESPnet's ZoneOutCell around the cell;
 - ``weight_drop`` and ``p``: a wrapper that drops ``weight_hh_l0`` (DropConnect, Merity et al. 2017),
   PyTorch-NLP's WeightDrop / WeightDropLSTM / WeightDropGRU or fastai's WeightDropout;
 - ``mode``, how the module is called: "torch_script" (torch.jit.script of the module), "reload_state_dict" (a
@@ -99,6 +99,26 @@ def variational_cell_loop(cell, x, state, p_input, p_recurrent, training):
     return ys, state
 
 
+def zoneout_cell_loop(cell, x, state, p, training):
+    """ESPnet's Tacotron 2 ZoneOutCell (espnet/nets/pytorch_backend/tacotron2/decoder.py, lines 37-54 at commit
+    056a9ad) around the cell: each part of the state keeps its previous value where its own Bernoulli(p) mask,
+    drawn at every step, is 1; at inference every unit takes p times the previous value plus 1 - p the new."""
+
+    def zoneout(h, next_h):
+        if isinstance(h, tuple):  # LSTMCell: (h, c), a mask each
+            return tuple(zoneout(a, b) for a, b in zip(h, next_h))
+        if training:
+            mask = h.new(*h.size()).bernoulli_(p)
+            return mask * h + (1 - mask) * next_h
+        return p * h + (1 - p) * next_h
+
+    ys = []
+    for x_t in x:
+        state = zoneout(state, cell(x_t, state))
+        ys.append(state[0] if isinstance(state, tuple) else state)
+    return ys, state
+
+
 def weight_drop(config):
     """(what the user calls, the torch module inside, the object holding ``weight_hh_l0_raw``)."""
     wrapper = find(config["weight_drop"])
@@ -117,13 +137,14 @@ def weight_drop(config):
 
 class Model:
     """What a user holds: ``user`` is what they call and switch with .train() / .eval(), ``module`` holds the
-    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer."""
+    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer on the
+    sequence, ``after`` one on the module's outputs."""
 
     def __init__(self, config):
         self.config = config
         self.dtype = getattr(torch, config.get("dtype", "float32"))
         self.device = config.get("device", "cpu")
-        self.user = self.module = self.raw = self.drop = None
+        self.user = self.module = self.raw = self.drop = self.after = None
 
 
 def build(config, seed):
@@ -142,6 +163,8 @@ def build(config, seed):
         model.drop = torch.nn.Dropout(config["p"])
     elif config.get("user_dropout") not in (None, "LockedDropout"):
         model.drop = find(config["user_dropout"])(config["p"])
+    if config.get("dropout_after"):  # a dropout layer on the outputs the module returns
+        model.after = find(config["dropout_after"])(config["p"])
     return model
 
 
@@ -175,8 +198,9 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
 def call(model, x, h0, c0, training):
     """x (T, B, I) time-major; h0, c0 (B, H), or (parts, B, H) for a stack; c0 None but for the LSTM."""
     model.user.train(training)  # as model.train() / model.eval() reaches it
-    if model.drop is not None:
-        model.drop.train(training)
+    for layer in (model.drop, model.after):
+        if layer is not None:
+            layer.train(training)
 
     def tensor(a):
         return None if a is None else torch.as_tensor(np.asarray(a), dtype=model.dtype, device=model.device)
@@ -193,6 +217,8 @@ def run_loop(model, x, h0, c0, training):
     state = h0 if c0 is None else (h0, c0)
     if config["loop"] == "zaremba_cell":
         ys, state = zaremba_cell_loop(cell, model.drop, x, state)
+    elif config["loop"] == "zoneout_cell":
+        ys, state = zoneout_cell_loop(cell, x, state, config["p_zoneout"], training)
     else:
         ys, state = variational_cell_loop(cell, x, state, config["p_input"], config["p_recurrent"], training)
     h, c = (state, None) if c0 is None else state
@@ -217,6 +243,8 @@ def run_module(model, x, h0, c0, training):
         y = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=False)[0]
     else:
         y, state = model.user(x, hx)
+    if model.after is not None:  # on the output sequence, in the module's own layout; the states stay undropped
+        y = model.after(y)
     if batch_first:
         y = y.transpose(0, 1)
     h, c = (state, None) if c0 is None else state

@@ -3,12 +3,18 @@
 
 Rule: With training=False, two calls on the same inputs MUST give identical outputs, equal to the reference
     cell without dropout within the case's tolerance (float32: rtol 2e-3, atol 2e-4; float64: rtol 1e-9, atol
-    1e-10); this also proves the parameter mapping.
+    1e-10), except that a site the case scales at test time (its claim's or its scheme's scaling test_time) is
+    multiplied by 1-p, and that a scheme whose inference rule is the expectation (zoneout) applies every
+    mask's mean (zoneout: h_t = p h_{t-1} + (1 - p) h~_t); this also proves the parameter mapping.
 Source: PyTorch nn.Dropout (https://pytorch.org/docs/stable/generated/torch.nn.Dropout.html): 'the outputs are
     scaled by a factor of 1/(1-p) during training. This means that during evaluation the module simply
     computes an identity function'; Keras layer call argument training: 'Python boolean indicating whether the
     layer should behave in training mode or in inference mode'
-    (https://keras.io/api/layers/recurrent_layers/lstm/); the cell equations of spec/cells.yaml
+    (https://keras.io/api/layers/recurrent_layers/lstm/); the cell equations of spec/cells.yaml; test-time
+    scaling: Srivastava et al. (2014), Dropout: A Simple Way to Prevent Neural Networks from Overfitting,
+    section 1: 'If a unit is retained with probability p during training, the outgoing weights of that unit
+    are multiplied by p at test time', and stas-semeniuta/drop-rnn layers.py: 'cand_t * mask_t if self.train
+    else cand_t * (1 - self.hid_dropout_rate)'
 Documented as: weight_drop with rates {"weight_hh": 0.25}; torchnlp.nn.WeightDrop: 'The weight-dropped module
     applies recurrent regularization through a DropConnect mask on the hidden-to-hidden recurrent weights. ...
     dropout (float): The probability a weight will be dropped.'
@@ -108,6 +114,26 @@ def variational_cell_loop(cell, x, state, p_input, p_recurrent, training):
     return ys, state
 
 
+def zoneout_cell_loop(cell, x, state, p, training):
+    """ESPnet's Tacotron 2 ZoneOutCell (espnet/nets/pytorch_backend/tacotron2/decoder.py, lines 37-54 at commit
+    056a9ad) around the cell: each part of the state keeps its previous value where its own Bernoulli(p) mask,
+    drawn at every step, is 1; at inference every unit takes p times the previous value plus 1 - p the new."""
+
+    def zoneout(h, next_h):
+        if isinstance(h, tuple):  # LSTMCell: (h, c), a mask each
+            return tuple(zoneout(a, b) for a, b in zip(h, next_h))
+        if training:
+            mask = h.new(*h.size()).bernoulli_(p)
+            return mask * h + (1 - mask) * next_h
+        return p * h + (1 - p) * next_h
+
+    ys = []
+    for x_t in x:
+        state = zoneout(state, cell(x_t, state))
+        ys.append(state[0] if isinstance(state, tuple) else state)
+    return ys, state
+
+
 def weight_drop(config):
     """(what the user calls, the torch module inside, the object holding ``weight_hh_l0_raw``)."""
     wrapper = find(config["weight_drop"])
@@ -126,13 +152,14 @@ def weight_drop(config):
 
 class Model:
     """What a user holds: ``user`` is what they call and switch with .train() / .eval(), ``module`` holds the
-    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer."""
+    weights, ``raw`` holds ``weight_hh_l0_raw`` under a weight-drop wrapper, ``drop`` is a dropout layer on the
+    sequence, ``after`` one on the module's outputs."""
 
     def __init__(self, config):
         self.config = config
         self.dtype = getattr(torch, config.get("dtype", "float32"))
         self.device = config.get("device", "cpu")
-        self.user = self.module = self.raw = self.drop = None
+        self.user = self.module = self.raw = self.drop = self.after = None
 
 
 def build(config, seed):
@@ -151,6 +178,8 @@ def build(config, seed):
         model.drop = torch.nn.Dropout(config["p"])
     elif config.get("user_dropout") not in (None, "LockedDropout"):
         model.drop = find(config["user_dropout"])(config["p"])
+    if config.get("dropout_after"):  # a dropout layer on the outputs the module returns
+        model.after = find(config["dropout_after"])(config["p"])
     return model
 
 
@@ -184,8 +213,9 @@ def load(model, w_ih, w_hh, b_ih, b_hh):
 def call(model, x, h0, c0, training):
     """x (T, B, I) time-major; h0, c0 (B, H), or (parts, B, H) for a stack; c0 None but for the LSTM."""
     model.user.train(training)  # as model.train() / model.eval() reaches it
-    if model.drop is not None:
-        model.drop.train(training)
+    for layer in (model.drop, model.after):
+        if layer is not None:
+            layer.train(training)
 
     def tensor(a):
         return None if a is None else torch.as_tensor(np.asarray(a), dtype=model.dtype, device=model.device)
@@ -202,6 +232,8 @@ def run_loop(model, x, h0, c0, training):
     state = h0 if c0 is None else (h0, c0)
     if config["loop"] == "zaremba_cell":
         ys, state = zaremba_cell_loop(cell, model.drop, x, state)
+    elif config["loop"] == "zoneout_cell":
+        ys, state = zoneout_cell_loop(cell, x, state, config["p_zoneout"], training)
     else:
         ys, state = variational_cell_loop(cell, x, state, config["p_input"], config["p_recurrent"], training)
     h, c = (state, None) if c0 is None else state
@@ -226,6 +258,8 @@ def run_module(model, x, h0, c0, training):
         y = torch.nn.utils.rnn.pad_packed_sequence(y, batch_first=False)[0]
     else:
         y, state = model.user(x, hx)
+    if model.after is not None:  # on the output sequence, in the module's own layout; the states stay undropped
+        y = model.after(y)
     if batch_first:
         y = y.transpose(0, 1)
     h, c = (state, None) if c0 is None else state

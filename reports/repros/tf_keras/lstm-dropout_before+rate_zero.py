@@ -1,0 +1,229 @@
+"""A Keras recurrent layer with dropout, as a user writes it: Keras 3 on any backend, or tf-keras (Keras 2).
+
+``CONFIG`` is the model: ``layer``, the class in ``keras.layers`` (``"LSTM"``, ``"GRUCell"``, ...) and its
+constructor ``args``; ``harness``, how it runs: ``"layer"`` (the layer itself), ``"rnn"`` (the cell inside
+``keras.layers.RNN(cell, **rnn_args)``), ``"loop"`` (the cell called step by step in a Python loop, as a custom
+training loop does) or ``"loop_reset"`` (the same loop, calling the cell's documented
+``reset_dropout_mask()`` / ``reset_recurrent_dropout_mask()`` after every sequence, as ``keras.layers.RNN``
+does); optional ``before`` / ``after`` layers (``{"layer": name, "args": {...}}``) applied to the inputs or to
+the output sequence; ``input_shape``, (batch, steps, features) as the layer is built.
+
+``mode`` (optional, default ``"eager"``) is how the model is called, as users call it:
+
+- ``"tf_function"`` / ``"jit_compile"``: the training forward inside ``tf.function`` (``jit_compile=True``: XLA),
+  as a user's ``train_step`` runs (TensorFlow backend and tf-keras);
+- ``"jax_jit"``: ``jax.jit`` of ``layer.stateless_call(trainable, non_trainable, x, ...)``, the layers' seed
+  generator state passed in and carried out explicitly as Keras documents for JAX training loops;
+- ``"unroll"``: ``unroll=True``; ``"stateful"``: ``stateful=True``, each call's initial state assigned to the
+  layer's state variables and the layer called without ``initial_state``; ``"masked"``: ``mask=`` with every
+  step valid; ``"seed_argument"``: ``seed=`` given to every layer that drops;
+- ``"reload_config"``: every layer rebuilt with ``from_config(get_config())`` and its weights copied;
+  ``"reload_saved"``: the layers in a functional ``keras.Model`` saved to a ``.keras`` file and loaded back;
+- ``"batch_one"``: nothing changes here; the caller passes a batch of one.
+
+The imports below are Keras 3's; the Keras 3 adapters set ``KERAS_BACKEND`` before them, and tf-keras
+imports ``tf_keras as keras`` in their place: the layers, cells and weights used here are the same in both.
+"""
+
+import os
+import tempfile
+
+import numpy as np
+import tf_keras as keras
+
+# keras.layers.Dropout(rate=0.0) -> keras.layers.LSTM(8, return_sequences=True, return_state=True), with every rate set
+# to 0
+CONFIG = {
+    "layer": "LSTM",
+    "args": {"units": 8, "return_sequences": True, "return_state": True},
+    "harness": "layer",
+    "before": {"layer": "Dropout", "args": {"rate": 0.0}},
+    "input_shape": [16, 8, 8],
+    "mode": "rate_zero",
+}
+
+
+KERAS_2 = keras.__version__.startswith("2.")  # tf-keras: Keras 2 as shipped for TensorFlow, without keras.ops
+
+
+def make(spec, **extra):
+    """``keras.layers.<layer>(**args, **extra)``; a noise shape is a tuple, as the Dropout layer expects."""
+    args = dict(spec["args"]) | extra
+    if "noise_shape" in args:
+        args["noise_shape"] = tuple(args["noise_shape"])
+    return getattr(keras.layers, spec["layer"])(**args)
+
+
+def drops(spec):
+    return any(spec["args"].get(k, 0) > 0 for k in ("rate", "dropout", "recurrent_dropout"))
+
+
+def build(config, seed):
+    # the seed first: layers draw their dropout seeds when constructed
+    keras.utils.set_random_seed(seed)
+    mode, harness = config.get("mode", "eager"), config["harness"]
+
+    def seeded(spec):  # an explicit seed= for every layer that drops (mode seed_argument)
+        return {"seed": seed} if mode == "seed_argument" and drops(spec) else {}
+
+    # unroll= and stateful= belong to the recurrent layer: the layer itself, or keras.layers.RNN around the cell
+    flags = {"unroll": True} if mode == "unroll" else {"stateful": True} if mode == "stateful" else {}
+    before = make(config["before"], **seeded(config["before"])) if "before" in config else None
+    layer = make(config, **seeded(config), **(flags if harness == "layer" else {}))
+    if harness == "rnn":
+        layer = keras.layers.RNN(layer, **config["rnn_args"], **flags)
+    after = make(config["after"], **seeded(config["after"])) if "after" in config else None
+    model = {"before": before, "layer": layer, "after": after, "harness": harness, "mode": mode}
+    _build_layers(model, config["input_shape"])
+    if mode == "reload_config":  # as a user copies a layer: from_config(get_config()), then its weights
+        built = {part: model[part] for part in ("before", "layer", "after") if model[part] is not None}
+        model |= {part: type(old).from_config(old.get_config()) for part, old in built.items()}
+        _build_layers(model, config["input_shape"])
+        for part, old in built.items():
+            model[part].set_weights(old.get_weights())
+    elif mode == "reload_saved":
+        model = saved_and_loaded(model, config["input_shape"])
+    model["cell"] = model["layer"].cell if harness in ("layer", "rnn") else model["layer"]
+    if mode in ("tf_function", "jit_compile"):
+        import tensorflow as tf
+
+        def train_step(x, state, mask, training):  # a user's step, compiled as model.fit compiles it
+            return forward(model, x, state, mask, training)
+
+        model["forward"] = tf.function(train_step, jit_compile=mode == "jit_compile")
+    elif mode == "jax_jit":
+        model["forward"] = jax_forward(model)
+    return model
+
+
+def _build_layers(model, input_shape):
+    batch, steps, width = input_shape
+    if model["harness"] in ("layer", "rnn"):
+        model["layer"].build((batch, steps, width))
+    else:  # a cell called step by step takes one step's input
+        model["layer"].build((batch, width))
+
+
+def saved_and_loaded(model, input_shape):
+    """The layers in a functional keras.Model, saved with model.save and loaded with keras.models.load_model;
+    the loaded model's layers, found by name, take the place of the built ones."""
+    batch, steps, width = input_shape
+    layer = model["layer"]
+    sizes = layer.cell.state_size
+    sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+    x = keras.Input(batch_shape=(batch, steps, width))
+    states = [keras.Input(batch_shape=(batch, size)) for size in sizes]
+    y = model["before"](x) if model["before"] is not None else x
+    y, *final = layer(y, initial_state=states)
+    y = model["after"](y) if model["after"] is not None else y
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "model.keras")
+        keras.Model([x, *states], [y, *final]).save(path)
+        loaded = keras.models.load_model(path)
+    parts = {p: loaded.get_layer(model[p].name) if model[p] is not None else None for p in ("before", "layer", "after")}
+    return {**model, **parts}
+
+
+def load(model, w_ih, w_hh, b_ih, b_hh):
+    """PyTorch layout and gate order -> kernel, recurrent_kernel, bias.
+
+    SimpleRNN and LSTM (gates i, f, c, o = PyTorch's i, f, g, o) have one bias, b_ih + b_hh. The GRU orders its
+    gates z, r, h; reset_after=True keeps both biases as a (2, 3H) bias because b_hn sits inside r * (W_hn h + b_hn);
+    reset_after=False has one bias, b_ih + b_hh, exact because the reset gate multiplies h before the matmul."""
+    cell, H = model["cell"], w_hh.shape[1]
+    if len(w_ih) == 3 * H:  # three gates: a GRU
+        order = np.r_[H : 2 * H, 0:H, 2 * H : 3 * H]
+        w_ih, w_hh, b_ih, b_hh = w_ih[order], w_hh[order], b_ih[order], b_hh[order]
+    bias = np.stack([b_ih, b_hh]) if len(cell.bias.shape) == 2 else b_ih + b_hh
+    cell.kernel.assign(np.asarray(w_ih, float).T.astype("float32"))
+    cell.recurrent_kernel.assign(np.asarray(w_hh, float).T.astype("float32"))
+    cell.bias.assign(np.asarray(bias, float).astype("float32"))
+
+
+def tensor(a):
+    return keras.backend.constant(a) if KERAS_2 else keras.ops.convert_to_tensor(a)
+
+
+def to_numpy(t):
+    return np.asarray(keras.backend.get_value(t) if KERAS_2 else keras.ops.convert_to_numpy(t), float)
+
+
+def forward(model, x, state, mask, training, apply=None):
+    """The training forward: before -> recurrent layer (or the cell step by step) -> after, (y, final states).
+    ``apply(layer, *args, **kwargs)`` calls one layer (``jax_forward`` passes a stateless call)."""
+    apply = apply or (lambda layer, *args, **kwargs: layer(*args, **kwargs))
+    if model["before"] is not None:
+        x = apply(model["before"], x, training=training)
+    if model["harness"] in ("layer", "rnn"):
+        kwargs = {"training": training} | ({"mask": mask} if mask is not None else {})
+        if state is not None:
+            kwargs["initial_state"] = state
+        y, *final = apply(model["layer"], x, **kwargs)
+    else:
+        cell, ys = model["cell"], []
+        for t in range(x.shape[1]):  # the cell step by step, the returned state fed to the next step
+            y_t, state = apply(cell, x[:, t, :], state, training=training)
+            state = list(state) if isinstance(state, (list, tuple)) else [state]
+            ys.append(y_t)
+        if model["harness"] == "loop_reset":
+            cell.reset_dropout_mask()
+            cell.reset_recurrent_dropout_mask()
+        y = keras.backend.stack(ys, axis=1) if KERAS_2 else keras.ops.stack(ys, axis=1)
+        final = state
+    if model["after"] is not None:
+        y = apply(model["after"], y, training=training)
+    return y, list(final)
+
+
+def jax_forward(model):
+    """``forward`` under ``jax.jit``, every layer called with ``stateless_call``: the trainable and non-trainable
+    values (the latter hold the dropout seed generators' state) go in, the new non-trainable values come out and
+    are assigned back, as a JAX training loop does."""
+    import jax
+
+    parts = [p for p in (model["before"], model["layer"], model["after"]) if p is not None]
+
+    def pure(values, x, state, mask, training):
+        new = list(values)
+
+        def apply(layer, *args, **kwargs):
+            i = next(n for n, p in enumerate(parts) if p is layer)
+            trainable, non_trainable = values[i]
+            out, new_non_trainable = layer.stateless_call(trainable, non_trainable, *args, **kwargs)
+            new[i] = (trainable, new_non_trainable)
+            return out
+
+        y, final = forward(model, x, state, mask, training, apply)
+        return y, final, [nt for _, nt in new]
+
+    jitted = jax.jit(pure, static_argnames="training")
+
+    def run(x, state, mask, training):
+        values = [
+            ([v.value for v in p.trainable_variables], [v.value for v in p.non_trainable_variables]) for p in parts
+        ]
+        y, final, new = jitted(values, x, state, mask, training=training)
+        for part, non_trainable in zip(parts, new):
+            for variable, value in zip(part.non_trainable_variables, non_trainable):
+                variable.assign(value)
+        return y, final
+
+    return run
+
+
+def call(model, x, h0, c0, training):
+    """x (T, B, I) time-major -> (y (T, B, H), h, c) as float64."""
+    x = tensor(np.transpose(x, (1, 0, 2)).astype("float32"))
+    state = [tensor(h0.astype("float32"))]
+    if c0 is not None:
+        state.append(tensor(c0.astype("float32")))
+    mode = model["mode"]
+    mask = tensor(np.ones(x.shape[:2], bool)) if mode == "masked" else None
+    if mode == "stateful":  # the layer carries its state in variables: set them to this call's initial state
+        for variable, value in zip(model["layer"].states, state):
+            variable.assign(value)
+        state = None
+    run = model.get("forward") or (lambda *args: forward(model, *args))
+    y, final = run(x, state, mask, training)
+    final = [to_numpy(s) for s in final]
+    return np.transpose(to_numpy(y), (1, 0, 2)), final[0], final[1] if len(final) > 1 else None
