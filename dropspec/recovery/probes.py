@@ -7,8 +7,9 @@ closed-form function of one gate's pre-activation per unit and step, which we in
 the outputs of the same run at the previous step where the cell has memory. All steps are
 inverted at once, so the cost does not grow with T or width, and errors do not accumulate.
 
-The number of runs is fixed per cell: SimpleRNN 2, LSTM 10, GRU 8 (one more per input gate
-for every further ``H`` input units when the input is wider than the state).
+The number of runs is fixed per cell (``recovery.probe_runs``): SimpleRNN 4, LSTM 13, GRU 9, the zone
+probes of ``recovery.zone`` included (one more per input gate for every further ``H`` input units when the
+input is wider than the state).
 
 What cannot be seen is ``NaN``: a mask element with no effect on any output of its probe
 (a unit whose output was dropped, a reset gate whose recurrent input was dropped). Two sites
