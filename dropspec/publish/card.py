@@ -86,6 +86,11 @@ COMMON_BROKEN = {
     "common.replay.explained": "masks do not explain the outputs",
     "common.flags.performance_only": "a performance flag changes the masks",
     "common.sites.independent": "a site's masks change with another site's rate",
+    "common.modes.masks": "this way of calling it changes the masks",
+    "common.modes.reload": "a reloaded model draws other masks",
+    "common.flags.training": "a call's training flag is not honoured after another call",
+    "common.rates.zero": "drops units at rate 0",
+    "common.rates.one": "at rate 1.0 neither drops every unit nor refuses the rate",
 }
 
 
