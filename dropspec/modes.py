@@ -6,7 +6,9 @@ which modes they support and for which of their configurations (``expand``); the
 ``config["mode"]`` and calls the layer that way. The engine holds every mode to the masks of the same
 configuration called eagerly (``common.modes.masks``; reloads: ``common.modes.reload``). The boundary-rate modes
 (kind ``"rate"``) change the case itself: every nonzero rate, in the claim and in the framework's arguments
-(``set_rates``), becomes 0, 0.01, 0.9 or 1.0; the scheme's site clauses and ``common.rates.*`` judge them.
+(``set_rates``), becomes 0, 0.01, 0.9 or 1.0; the scheme's site clauses and ``common.rates.*`` judge them. Which
+CONFIG keys hold the framework's arguments is the adapter's knowledge, not the core's: an adapter that asks for a
+rate mode declares them (``rate_keys``, ``keep_keys``; see ``declared_rates``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .adapter import Adapter
 from .case import Case
 
 EAGER = "eager"
@@ -85,15 +88,23 @@ def mode(name: str) -> Mode:
         raise UnknownMode(f"unknown call mode {name!r}; known: {', '.join(sorted(MODES))}") from None
 
 
-def with_mode(case: Case, name: str) -> Case:
+def with_mode(case: Case, name: str, adapter: Adapter | type[Adapter]) -> Case:
     """``case`` called in mode ``name``: its id and label say so, its config carries ``mode`` for the model
     module, and it joins the mode group of ``case`` (whose eager masks it must keep). Flag and rate groups
-    stay with the eager cases, so no other clause compares across modes."""
+    stay with the eager cases, so no other clause compares across modes. ``adapter``: the adapter whose case it
+    is; a boundary-rate mode rewrites the CONFIG keys it declares (``declared_rates``)."""
     m = mode(name)
     claim, config, title = case.claim, case.config, case.title
     if m.rate is not None:  # a boundary rate: the claim and the framework's own arguments take the new rate
         claim = replace(claim, rates={site: m.rate if p > 0 else p for site, p in claim.rates.items()})
-        config = set_rates(config, m.rate)
+        drop, keep = declared_rates(adapter, name)
+        config = set_rates(config, m.rate, drop, keep)
+        if config == case.config and any(p > 0 and p != m.rate for p in case.claim.rates.values()):
+            raise UndeclaredRates(
+                f"{_named(adapter)}: the mode {name!r} changes no rate in the CONFIG of case {case.id!r}, whose claim "
+                f"drops {case.claim.rates}: none of its keys is among rate_keys {sorted(drop)} or keep_keys "
+                f"{sorted(keep)}; add the key that holds the case's rate to the declaration"
+            )
         title = replace(case, config=config).title if not case.label else rate_in_label(case, m.rate)
     return replace(
         case,
@@ -110,23 +121,45 @@ def with_mode(case: Case, name: str) -> Case:
     )
 
 
-# the CONFIG keys that hold a drop probability, in every adapter's model module (Keras dropout= / rate=, torch's
-# dropout= and p, Flax's input_dropout, the reference's p_SITE, ...); a key ending in keep_prob holds 1 - p
-RATE_KEYS = frozenset({"dropout", "recurrent_dropout", "rate", "p", "input_dropout", "weight_dropout", "weight_p"})
+class UndeclaredRates(ValueError):
+    """An adapter asks for a boundary-rate mode without saying which of its CONFIG keys hold its rates."""
 
 
-def set_rates(config: Mapping[str, Any], rate: float) -> dict[str, Any]:
-    """``config`` with every nonzero drop probability (and every keep probability below 1) set for ``rate``, in
-    nested dicts too: the rates a user would change, written as the framework's own arguments."""
+def _named(adapter: Adapter | type[Adapter]) -> str:
+    cls = adapter if isinstance(adapter, type) else type(adapter)
+    return f"adapter {adapter.name!r} ({cls.__module__}.{cls.__qualname__})"
+
+
+def declared_rates(adapter: Adapter | type[Adapter], name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """The CONFIG keys (at any depth) that ``adapter`` declares as its framework's rate arguments: ``rate_keys``,
+    whose value is a drop probability p (Keras' ``dropout=``, torch's ``p``), and ``keep_keys``, whose value is a
+    keep probability 1 - p (TF's ``input_keep_prob``). Only the adapter knows its framework's argument names, so
+    the boundary-rate mode ``name`` refuses an adapter that declares neither."""
+    drop, keep = getattr(adapter, "rate_keys", None), getattr(adapter, "keep_keys", None)
+    if drop is None and keep is None:
+        cls = adapter if isinstance(adapter, type) else type(adapter)
+        raise UndeclaredRates(
+            f"{_named(adapter)} asks for the boundary-rate mode {name!r} but does not declare which of its CONFIG "
+            f"keys hold its rates: give {cls.__qualname__} the class attributes rate_keys (the keys whose value is a "
+            "drop probability, e.g. frozenset({'dropout'})) and keep_keys (those whose value is a keep probability "
+            "1 - p; frozenset() if none), named as the model module reads them from CONFIG, at any depth"
+        )
+    return frozenset(drop or ()), frozenset(keep or ())
+
+
+def set_rates(config: Mapping[str, Any], rate: float, drop: frozenset[str], keep: frozenset[str]) -> dict[str, Any]:
+    """``config`` with every nonzero drop probability (a key of ``drop``) set to ``rate`` and every keep
+    probability below 1 (a key of ``keep``) set to 1 - ``rate``, in nested dicts too: the rates a user would
+    change, written as the framework's own arguments."""
 
     def one(key: str, value: Any) -> Any:
         if isinstance(value, Mapping):
-            return set_rates(value, rate)
+            return set_rates(value, rate, drop, keep)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value
-        if key.endswith("keep_prob"):
+        if key in keep:
             return 1.0 - rate if value < 1 else value
-        if (key in RATE_KEYS or key.startswith("p_")) and value > 0:
+        if key in drop and value > 0:
             return rate
         return value
 
@@ -142,12 +175,14 @@ def rate_in_label(case: Case, rate: float) -> str:
     return re.sub(rf"(?<![\w.]){re.escape(repr(rates.pop()))}(?![\d])", repr(rate), case.label)
 
 
-def expand(cases: Sequence[Case], modes: Mapping[str, Callable[[Case], bool]]) -> list[Case]:
-    """Every case, followed by its variants in each mode whose predicate selects it. A case with variants
-    becomes the eager member of their mode group."""
+def expand(
+    cases: Sequence[Case], modes: Mapping[str, Callable[[Case], bool]], adapter: Adapter | type[Adapter]
+) -> list[Case]:
+    """Every case of ``adapter``, followed by its variants in each mode whose predicate selects it. A case with
+    variants becomes the eager member of their mode group."""
     out: list[Case] = []
     for case in cases:
-        variants = [with_mode(case, name) for name, selects in modes.items() if selects(case)]
+        variants = [with_mode(case, name, adapter) for name, selects in modes.items() if selects(case)]
         grouped = any(v.mode_group is not None for v in variants)
         out.append(replace(case, mode_group=case.id) if grouped else case)
         out.extend(variants)

@@ -3,16 +3,18 @@ rewritten, and how the engine records a layer that refuses rate 1.0 (a refusal, 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
 from dropspec.adapters.base import CallInputs, Case
+from dropspec.adapters.keras3 import KerasTFAdapter
 from dropspec.adapters.keras_cases import keras_cases
 from dropspec.adapters.reference import ReferenceAdapter
 from dropspec.engine import Suite, observe
-from dropspec.modes import set_rates, with_mode
+from dropspec.modes import UndeclaredRates, expand, set_rates, with_mode
 from dropspec.reference import Params, Trace
+from dropspec.registry import BUILTIN, load_adapter
 
 from .mutants import rate_cases
 
@@ -25,22 +27,89 @@ def test_set_rates_rewrites_the_frameworks_own_arguments() -> None:
         "p_input": 0.25,
         "input_shape": [16, 8, 8],
     }
-    got = set_rates(config, 1.0)
+    drop, keep = frozenset({"dropout", "recurrent_dropout", "rate", "p_input"}), frozenset({"input_keep_prob"})
+    got = set_rates(config, 1.0, drop, keep | {"output_keep_prob"})
     assert got["args"] == {"units": 8, "dropout": 1.0, "recurrent_dropout": 0.0, "return_sequences": True}
     assert got["before"]["args"] == {"rate": 1.0, "noise_shape": [16, 1, 8]}
     assert got["wrapper_args"] == {"input_keep_prob": 0.0, "output_keep_prob": 1.0}  # keep = 1 - rate
     assert got["p_input"] == 1.0 and got["input_shape"] == [16, 8, 8]
+    # only the declared keys: the core knows no framework's argument names
+    assert set_rates(config, 1.0, frozenset({"rate"}), frozenset()) == config | {
+        "before": {"layer": "Dropout", "args": {"rate": 1.0, "noise_shape": [16, 1, 8]}}
+    }
 
 
 def test_a_rate_mode_rewrites_the_claim_the_config_and_the_label() -> None:
     case = next(c for c in keras_cases(use_cudnn=True) if c.id == "lstm-layer-both-impl2")
-    one = with_mode(case, "rate_one")
+    one = with_mode(case, "rate_one", KerasTFAdapter)
     assert one.id == "lstm-layer-both-impl2+rate_one" and one.claim.rates == {"input": 1.0, "recurrent": 1.0}
     assert one.config["args"]["dropout"] == one.config["args"]["recurrent_dropout"] == 1.0
     assert "dropout=1.0, recurrent_dropout=1.0" in one.title and "0.25" not in one.title
-    tiny = with_mode(case, "rate_tiny")
+    tiny = with_mode(case, "rate_tiny", KerasTFAdapter)
     assert tiny.batch == 128 and tiny.claim.rates == {"input": 0.01, "recurrent": 0.01}
     assert tiny.flag_group is None and tiny.rate_group is None
+
+
+class Undeclared(ReferenceAdapter):
+    """Asks for rate modes but inherits no declaration of the CONFIG keys that hold its rates."""
+
+    name = "undeclared"
+    rate_keys = None  # type: ignore[assignment]
+    keep_keys = None  # type: ignore[assignment]
+
+
+def test_an_adapter_that_declares_no_rate_keys_cannot_ask_for_a_rate_mode() -> None:
+    case = next(c for c in keras_cases(use_cudnn=True) if c.id == "lstm-layer-both-impl2")
+    with pytest.raises(UndeclaredRates) as raised:
+        expand([case], {"batch_one": lambda c: True, "rate_one": lambda c: True}, Undeclared())
+    message = str(raised.value)
+    assert "adapter 'undeclared' (tests.test_rates.Undeclared)" in message and "'rate_one'" in message
+    assert "class attributes rate_keys" in message and "keep_keys" in message
+    # the other modes need no declaration
+    assert [c.id for c in expand([case], {"batch_one": lambda c: True}, Undeclared())][-1].endswith("+batch_one")
+
+
+def test_a_declaration_that_misses_the_cases_rate_is_refused() -> None:
+    """A rate mode that would leave the framework's arguments as they were (a key missing from the declaration)
+    is an error, not a case whose claim says 1.0 while the layer still drops at 0.25."""
+    case = next(c for c in keras_cases(use_cudnn=True) if c.id == "lstm-layer-both-impl2")
+
+    class Partial(Undeclared):
+        name = "partial"
+        rate_keys = frozenset({"rate"})
+
+    with pytest.raises(UndeclaredRates, match=r"adapter 'partial' .* changes no rate in the CONFIG of case"):
+        with_mode(case, "rate_one", Partial)
+
+
+def _numbers(config: Mapping[str, object]) -> Iterator[tuple[str, object]]:
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            yield from _numbers(value)
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield key, value
+
+
+NOT_RATES: dict[str, set[str]] = {}  # adapter -> float-valued CONFIG keys that are no rate (none yet)
+
+
+@pytest.mark.parametrize("name", sorted(BUILTIN))
+def test_each_adapter_declares_exactly_the_rate_keys_its_configs_use(name: str) -> None:
+    """Every declared key is used by a config of the adapter, every float a config holds is under a declared key
+    (a rate such as 0.25 is a float; a size is an int), and every case that drops something holds its rate at a
+    declared key: so a rate mode rewrites exactly the framework's rate arguments."""
+    adapter = load_adapter(name)
+    drop, keep = adapter.rate_keys, adapter.keep_keys
+    used: set[str] = set()
+    for case in adapter.cases():
+        numbers = list(_numbers(case.config))
+        used |= {k for k, _ in numbers}
+        floats = {k for k, v in numbers if isinstance(v, float)} - NOT_RATES.get(name, set())
+        assert floats <= drop | keep, f"{name} {case.id}: CONFIG keys {sorted(floats - drop - keep)} hold floats"
+        if any(p > 0 for p in case.claim.rates.values()):
+            held = [k for k, v in numbers if k in drop and v > 0 or k in keep and v < 1]
+            assert held, f"{name} {case.id} drops {case.claim.rates} at no declared key of {sorted(drop | keep)}"
+    assert (drop | keep) <= used, f"{name} declares keys no config uses: {sorted((drop | keep) - used)}"
 
 
 class RefusesOne(ReferenceAdapter):

@@ -35,9 +35,11 @@ class DropoutWrapperAdapter(ModelAdapter):
     requires = ("tensorflow", "tf_keras")
     packages = ("tensorflow", "tensorflow-cpu", "tf-keras")
     install = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e tf_keras`"
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): the wrapper takes keep probabilities, 1 - p
+    rate_keys, keep_keys = frozenset(), frozenset({"input_keep_prob", "state_keep_prob", "output_keep_prob"})
 
     def catalogue(self) -> Sequence[Case]:
-        return dropout_wrapper_cases()
+        return dropout_wrapper_cases(self)
 
     def unavailable_reason(self) -> str | None:
         if "tensorflow" not in sys.modules:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..adapter import Adapter
 from ..case import Case, Claim
 from ..modes import expand
 from ..reference import Cell
@@ -75,7 +76,7 @@ MODE_CASES = {
 }
 
 
-def dropout_wrapper_cases() -> list[Case]:
+def dropout_wrapper_cases(adapter: Adapter) -> list[Case]:
     out = []
     for api, (wrapper, module, size) in APIS.items():
         for kind, cls in CELLS.items():
@@ -113,4 +114,4 @@ def dropout_wrapper_cases() -> list[Case]:
         )
         claim = Claim("carry_c", {"carry_c": P}, doc=(DOC_STATE + DOC_VISITOR + URL))
         out.append(Case(f"{api}-lstm-state-c", cell, config, claim, steps=STEPS, batch=BATCH, label=label))
-    return expand(out, {mode: lambda c, ids=ids: c.id in ids for mode, ids in MODE_CASES.items()})
+    return expand(out, {mode: lambda c, ids=ids: c.id in ids for mode, ids in MODE_CASES.items()}, adapter)

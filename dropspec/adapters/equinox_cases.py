@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..adapter import Adapter
 from ..case import Case, Claim
 from ..modes import expand
 from ..reference import Cell
@@ -84,7 +85,7 @@ MODES = {
 }
 
 
-def equinox_cases() -> list[Case]:
+def equinox_cases(adapter: Adapter) -> list[Case]:
     cases = []
     for cell, prefix in CELLS.items():
         for (site, keys), (claim, label) in SPELLINGS.items():
@@ -115,7 +116,7 @@ def equinox_cases() -> list[Case]:
         for c in cases
     ]
     # the jitted variant of the eager case reads as the user writes it, without "called eagerly"
-    expanded = expand(cases, MODES)
+    expanded = expand(cases, MODES, adapter)
     return [
         replace(c, label=c.label.replace(", called eagerly", "")) if c.mode == "eqx_filter_jit" else c for c in expanded
     ]

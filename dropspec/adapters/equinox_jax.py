@@ -28,9 +28,10 @@ class EquinoxAdapter(ModelAdapter):
     packages = ("equinox", "jax", "jaxlib")
     install = "`pip install jax==0.10.2 jaxlib==0.10.2 equinox==0.13.8`, or run `tox -e jax`"
     dtype = np.float32
+    rate_keys, keep_keys = frozenset({"p"}), frozenset()  # eqx.nn.Dropout's p (dropspec.modes.declared_rates)
 
     def catalogue(self) -> Sequence[Case]:
-        return equinox_cases()
+        return equinox_cases(self)
 
     def device(self) -> str:
         import jax

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from string import Template
 from typing import Any
 
+from ..adapter import Adapter
 from ..case import Case, Claim
 from ..modes import expand
 from ..reference import Cell
@@ -316,7 +317,7 @@ def _eager(case: Case, label: str) -> Case:
     return replace(case, config=dict(case.config, jit=False), label=label)
 
 
-def linen_cases() -> list[Case]:
+def linen_cases(adapter: Adapter) -> list[Case]:
     cases = []
     for cell_type, prefix in LINEN_CELLS.items():
         for s in LINEN_SPELLINGS:
@@ -326,10 +327,10 @@ def linen_cases() -> list[Case]:
             group = LINEN_FLAG_PREFIX[cell_type] + s.name if s.flag_group else None
             cases.append(_case(f"{prefix}-{s.name}", _cell(cell_type), config, s.claim, label, group))
     cases = [_eager(c, c.label) if c.id in LINEN_EAGER else c for c in cases]
-    return expand(cases, LINEN_MODES)
+    return expand(cases, LINEN_MODES, adapter)
 
 
-def nnx_cases() -> list[Case]:
+def nnx_cases(adapter: Adapter) -> list[Case]:
     cases = []
     for cell_type, prefix in NNX_CELLS.items():
         for s in NNX_SPELLINGS:
@@ -345,7 +346,7 @@ def nnx_cases() -> list[Case]:
     cases = [
         _eager(c, c.label.replace(" under nnx.jit", ", called eagerly")) if c.id in NNX_EAGER else c for c in cases
     ]
-    return expand(cases, NNX_MODES)
+    return expand(cases, NNX_MODES, adapter)
 
 
 def jax_rnn_cases() -> list[Case]:

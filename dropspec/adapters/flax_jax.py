@@ -41,9 +41,12 @@ class FlaxLinenAdapter(_JaxAdapter):
     framework = "flax.linen"
     model_module = "flax_linen_model.py"
     requires = ("flax.linen",)
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): nn.Dropout(rate) before nn.RNN, and the rates of
+    # the DropoutCell wrapper's two nn.Dropout
+    rate_keys, keep_keys = frozenset({"rate", "input_dropout", "recurrent_dropout"}), frozenset()
 
     def catalogue(self) -> Sequence[Case]:
-        return linen_cases()
+        return linen_cases(self)
 
 
 class FlaxNNXAdapter(_JaxAdapter):
@@ -53,9 +56,11 @@ class FlaxNNXAdapter(_JaxAdapter):
     framework = "flax.nnx"
     model_module = "flax_nnx_model.py"
     requires = ("flax.nnx",)
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): the DropoutCell wrapper's two nnx.Dropout
+    rate_keys, keep_keys = frozenset({"input_dropout", "recurrent_dropout"}), frozenset()
 
     def catalogue(self) -> Sequence[Case]:
-        return nnx_cases()
+        return nnx_cases(self)
 
 
 class JaxRNNAdapter(_JaxAdapter):
@@ -65,6 +70,7 @@ class JaxRNNAdapter(_JaxAdapter):
     framework = "jax.experimental.rnn"
     model_module = "jax_rnn_model.py"
     requires = ("jax.experimental.rnn",)
+    rate_keys, keep_keys = frozenset({"dropout"}), frozenset()  # rnn.lstm's dropout_prob, as CONFIG names it
 
     def catalogue(self) -> Sequence[Case]:
         return jax_rnn_cases()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from ..adapter import Adapter
 from ..case import Case, Claim
 from ..modes import expand
 from ..reference import Cell
@@ -106,7 +107,7 @@ def _cell(core: str) -> Cell:
     return Cell("lstm", WIDTH, WIDTH) if core == "LSTM" else Cell("gru", WIDTH, WIDTH, reset_after=False)
 
 
-def haiku_cases() -> list[Case]:
+def haiku_cases(adapter: Adapter) -> list[Case]:
     cases = []
     for core, prefix in CORES.items():
         for (site, keys), (claim, label) in SPELLINGS.items():
@@ -141,4 +142,7 @@ def haiku_cases() -> list[Case]:
         for c in cases
     ]
     # the jitted variant of the eager case reads as the user writes it, without "called eagerly"
-    return [replace(c, label=c.label.replace(eager, "")) if c.mode == "haiku_jit" else c for c in expand(cases, MODES)]
+    return [
+        replace(c, label=c.label.replace(eager, "")) if c.mode == "haiku_jit" else c
+        for c in expand(cases, MODES, adapter)
+    ]

@@ -28,9 +28,10 @@ class HaikuAdapter(ModelAdapter):
     packages = ("dm-haiku", "jax", "jaxlib")
     install = "`pip install jax==0.10.2 jaxlib==0.10.2 dm-haiku==0.0.17`, or run `tox -e jax`"
     dtype = np.float32
+    rate_keys, keep_keys = frozenset({"rate"}), frozenset()  # hk.dropout's rate (dropspec.modes.declared_rates)
 
     def catalogue(self) -> Sequence[Case]:
-        return haiku_cases()
+        return haiku_cases(self)
 
     def device(self) -> str:
         import jax

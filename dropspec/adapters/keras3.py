@@ -20,7 +20,7 @@ from importlib.metadata import PackageNotFoundError, version
 import numpy as np
 
 from .base import Case, ModelAdapter, python_literal
-from .keras_cases import PORTABLE_MODES, keras_cases, with_modes
+from .keras_cases import PORTABLE_MODES, RATE_KEYS, keras_cases, with_modes
 
 # the call modes measured per backend (dropspec.modes); the compiled mode is the backend's own. torch has none:
 # torch.compile of a Keras layer spends 50-100 s in dynamo per freshly built layer on a CPU (every run builds one)
@@ -45,9 +45,10 @@ class Keras3Adapter(ModelAdapter):
     model_module = "keras_model.py"
     backend = "tensorflow"
     env = "keras_tf"  # the tox environment that runs this backend
+    rate_keys, keep_keys = RATE_KEYS, frozenset()  # the CONFIG keys of its rates (dropspec.modes.declared_rates)
 
     def catalogue(self) -> Sequence[Case]:
-        return with_modes(keras_cases(use_cudnn=True), BACKEND_MODES[self.backend])
+        return with_modes(keras_cases(use_cudnn=True), BACKEND_MODES[self.backend], self)
 
     def imports(self) -> str:
         env = f'os.environ["KERAS_BACKEND"] = {python_literal(self.backend)}  # read once, when Keras is imported'

@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
+from ..adapter import Adapter
 from ..case import Case, Claim
 from ..modes import expand
 from ..reference import Cell
@@ -173,13 +174,19 @@ PORTABLE_MODES = (
 )
 
 
-def with_modes(cases: Sequence[Case], modes: Sequence[str], *, seeded_rnn: bool = True) -> list[Case]:
-    """``cases`` and their variants in each of ``modes`` (on ``MODE_CASES``' configurations). ``seeded_rnn``:
-    the recurrent layers take ``seed=`` (Keras 3); tf-keras' do not, so there only the Dropout layer is seeded."""
+# the CONFIG keys that hold a drop probability (dropspec.modes: the boundary-rate modes rewrite them), for Keras 3 and
+# tf-keras alike: the recurrent layer's dropout= and recurrent_dropout=, and the rate= of a Dropout before or after it
+RATE_KEYS = frozenset({"dropout", "recurrent_dropout", "rate"})
+
+
+def with_modes(cases: Sequence[Case], modes: Sequence[str], adapter: Adapter, *, seeded_rnn: bool = True) -> list[Case]:
+    """``adapter``'s ``cases`` and their variants in each of ``modes`` (on ``MODE_CASES``' configurations).
+    ``seeded_rnn``: the recurrent layers take ``seed=`` (Keras 3); tf-keras' do not, so there only the Dropout
+    layer is seeded."""
     selects: dict[str, Callable[[Case], bool]] = {m: (lambda c, ids=MODE_CASES[m]: c.id in ids) for m in modes}
     if "seed_argument" in selects and not seeded_rnn:
         selects["seed_argument"] = lambda c: c.id in MODE_CASES["seed_argument"] and "before" in c.config
-    return expand(cases, selects)
+    return expand(cases, selects, adapter)
 
 
 def signature(name: str, args: dict[str, Any]) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..modes import expand
 from ..reference import Cell
-from .base import Case, Claim
+from .base import Adapter, Case, Claim
 
 P = 0.25
 STEPS, BATCH, WIDTH = 8, 16, 8
@@ -141,8 +141,8 @@ def loop_case(kind: str, loop: str) -> Case:
     return Case(case_id, _cell(kind), config, claim, STEPS, BATCH, label=label)
 
 
-def paddle_cases() -> list[Case]:
+def paddle_cases(adapter: Adapter) -> list[Case]:
     """The ``paddle`` adapter's cases: the layers, then the cells in user loops, each followed by its call modes."""
     layers = [layer_case(*axes) for axes in LAYERS] + [float64_case(*axes) for axes in FLOAT64]
     cases = layers + [loop_case(*axes) for axes in LOOPS]
-    return expand(cases, {mode: lambda case, ids=ids: case.id in ids for mode, ids in MODE_CASES.items()})
+    return expand(cases, {mode: lambda case, ids=ids: case.id in ids for mode, ids in MODE_CASES.items()}, adapter)

@@ -26,9 +26,11 @@ class PaddleAdapter(ModelAdapter):
     requires: tuple[str, ...] = ("paddle",)
     packages: tuple[str, ...] = ("paddlepaddle", "numpy")
     install = "`pip install paddlepaddle==3.3.1` (the CPU wheel), or run `tox -e paddle`"
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): the layers' dropout=, the loops' paddle.nn.Dropout
+    rate_keys, keep_keys = frozenset({"dropout", "p_input"}), frozenset()
 
     def catalogue(self) -> Sequence[Case]:
-        return paddle_cases()
+        return paddle_cases(self)
 
     def device(self) -> str:
         import paddle

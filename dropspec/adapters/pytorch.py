@@ -46,9 +46,14 @@ class TorchAdapter(ModelAdapter):
     requires: tuple[str, ...] = ("torch",)
     packages: tuple[str, ...] = ("numpy",)
     install = "`pip install torch==2.13.0` (the CPU wheel), or run `tox -e torch`"
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): the modules' dropout=, the p of an nn.Dropout or
+    # locked dropout around them, and the rates of the cell loops' input, recurrent and zoneout masks
+    rate_keys = frozenset({"dropout", "p", "p_input", "p_recurrent", "p_zoneout"})
+    keep_keys: frozenset[str] = frozenset()
 
     def catalogue(self) -> Sequence[Case]:
-        return expand(torch_cases(), {mode: lambda case, m=mode: case.id in MODE_CASES[m] for mode in MODE_CASES})
+        modes = {mode: lambda case, m=mode: case.id in MODE_CASES[m] for mode in MODE_CASES}
+        return expand(torch_cases(), modes, self)
 
     def versions(self) -> dict[str, str]:
         import torch
@@ -75,6 +80,7 @@ class ThirdPartyAdapter(TorchAdapter):
     one-layer module, and its weight-drop wrappers."""
 
     layer = ""  # the package's locked dropout layer, by its dotted path
+    rate_keys = frozenset({"p"})  # the p of its locked dropout layer and its weight-drop wrappers
 
     def catalogue(self) -> Sequence[Case]:
         return third_party_cases(self.layer) + weight_drop_cases(self.name)

@@ -123,7 +123,7 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
     modes = {name: lambda c: c.id in MODE_CASES for name in ("batch_one", "reload_config")}
     modes |= {name: lambda c: c.id in MODE_CASES for name in ("rate_zero", "rate_tiny", "rate_large")}
     modes["rate_one"] = lambda c: c.id in (*MODE_CASES, "lstm-zaremba")
-    return expand(cases, modes)
+    return expand(cases, modes, ReferenceAdapter)
 
 
 MODE_CASES = ("lstm-variational", "gru_reset_after-variational")
@@ -170,6 +170,15 @@ class ReferenceAdapter(Adapter):
     framework = "dropspec-reference"
     dtype = np.float64
     per_call_training = True
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): p_SITE for each site a scheme drops, and the
+    # stacks' p_between_layers
+    rate_keys = frozenset(
+        {
+            *(f"p_{site}" for site in ("input", "recurrent", "output", "state_in", "cell", "candidate")),
+            *(f"p_{site}" for site in ("carry_h", "carry_c", "zone_h", "zone_c", "weight_hh", "between_layers")),
+        }
+    )
+    keep_keys: frozenset[str] = frozenset()
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
         self._cases = list(cases) if cases is not None else None

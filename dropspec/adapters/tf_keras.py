@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import Case, ModelAdapter
-from .keras_cases import PORTABLE_MODES, keras_cases, with_modes
+from .keras_cases import PORTABLE_MODES, RATE_KEYS, keras_cases, with_modes
 
 
 class TFKerasAdapter(ModelAdapter):
@@ -25,11 +25,12 @@ class TFKerasAdapter(ModelAdapter):
     requires = ("tf_keras",)
     packages = ("tf-keras", "tensorflow", "tensorflow-cpu")
     install = "`pip install tensorflow-cpu==2.21.0 tf-keras==2.21.0`, or run `tox -e tf_keras`"
+    rate_keys, keep_keys = RATE_KEYS, frozenset()  # the CONFIG keys of its rates (dropspec.modes.declared_rates)
 
     def catalogue(self) -> Sequence[Case]:
         # tf-keras' recurrent layers take no seed= argument (Keras 3's do): only its Dropout layer is seeded
         modes = ("tf_function", "jit_compile", *PORTABLE_MODES)
-        return with_modes(keras_cases(use_cudnn=False), modes, seeded_rnn=False)
+        return with_modes(keras_cases(use_cudnn=False), modes, self, seeded_rnn=False)
 
     def imports(self) -> str:
         # keras.utils.set_random_seed seeds python, numpy and TF's global seed: tf-keras' dropout ops use it
