@@ -19,23 +19,8 @@ import importlib
 import re
 from collections.abc import Sequence
 
-from ..modes import expand
 from .base import Case, ModelAdapter
-from .torch_cases import RATE_CASES, third_party_after_cases, third_party_cases, torch_cases, weight_drop_cases
-
-# call modes on the modules whose dropout acts: between the layers of a stack, in both directions; torch.jit.script
-# on one-layer modules (it crashes on any nn.LSTM/GRU in torch 2.13, see deviations/torch.yaml, and a one-layer
-# case keeps its repro a short script). Not measured, and why (README, Call modes): torch.compile recompiles each
-# freshly built module (tens of seconds per case on CPU); torch.jit.trace freezes the traced call's training flag
-# into the graph, as its documentation warns; autocast runs in bfloat16, beyond the float32 precision the mask
-# probes need
-STACKS = ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-L2-bi-dropout0.25")
-MODE_CASES = {
-    "torch_script": ("lstm-L1-dropout0.25", "gru-L1-dropout0.25"),
-    "reload_state_dict": STACKS,
-    "batch_one": STACKS,
-    **RATE_CASES,
-}
+from .torch_cases import third_party_after_cases, third_party_cases, torch_catalogue, weight_drop_cases
 
 
 class TorchAdapter(ModelAdapter):
@@ -52,8 +37,7 @@ class TorchAdapter(ModelAdapter):
     keep_keys: frozenset[str] = frozenset()
 
     def catalogue(self) -> Sequence[Case]:
-        modes = {mode: lambda case, m=mode: case.id in MODE_CASES[m] for mode in MODE_CASES}
-        return expand(torch_cases(), modes, self)
+        return torch_catalogue(self)
 
     def versions(self) -> dict[str, str]:
         import torch

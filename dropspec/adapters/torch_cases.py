@@ -21,8 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..modes import expand
 from ..reference import Cell
-from .base import Case, Claim
+from .base import Adapter, Case, Claim
 
 P = 0.25
 STEPS, BATCH, WIDTH = 16, 32, 16
@@ -132,6 +133,20 @@ RATE_CASES = {
     "rate_tiny": ("lstm-L2-dropout0.25", "lstm-dropout-then-module"),
     "rate_large": ("lstm-L2-dropout0.25", "lstm-dropout-then-module"),
     "rate_one": ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-dropout-then-module"),
+}
+
+# call modes on the modules whose dropout acts: between the layers of a stack, in both directions; torch.jit.script
+# on one-layer modules (it crashes on any nn.LSTM/GRU in torch 2.13, see deviations/torch.yaml, and a one-layer
+# case keeps its repro a short script). Not measured, and why (README, Call modes): torch.compile recompiles each
+# freshly built module (tens of seconds per case on CPU); torch.jit.trace freezes the traced call's training flag
+# into the graph, as its documentation warns; autocast runs in bfloat16, beyond the float32 precision the mask
+# probes need
+MODE_STACKS = ("lstm-L2-dropout0.25", "gru-L2-dropout0.25", "lstm-L2-bi-dropout0.25")
+MODE_CASES = {
+    "torch_script": ("lstm-L1-dropout0.25", "gru-L1-dropout0.25"),
+    "reload_state_dict": MODE_STACKS,
+    "batch_one": MODE_STACKS,
+    **RATE_CASES,
 }
 
 
@@ -285,6 +300,11 @@ def torch_cases() -> list[Case]:
         cases.append(zoneout_case(kind))
     cases.append(loop_case("lstm", "zaremba_cell", dtype="float64"))
     return cases + [stack_case(*axes) for axes in STACKS]
+
+
+def torch_catalogue(adapter: Adapter) -> list[Case]:
+    """The torch adapter's cases: ``torch_cases()`` and their variants in each of ``MODE_CASES``' modes."""
+    return expand(torch_cases(), {mode: lambda c, ids=ids: c.id in ids for mode, ids in MODE_CASES.items()}, adapter)
 
 
 def third_party_cases(layer: str) -> list[Case]:
