@@ -9,7 +9,8 @@ dropspec. It defines::
     call(model, x, h0, c0, training)        # x (T, B, I) time-major -> (y (T, B, H), h, c) as float64 arrays
 
 A case's repro is the module's source with the case's ``CONFIG`` (its ``config``, verbatim) and a
-one-line comment naming the configuration inserted after the imports; ``ModelAdapter.run`` executes
+one-line comment naming the configuration inserted after the imports (and, where the adapter sets them in
+``constants``, the values of the module's constants, such as which Keras it imports); ``ModelAdapter.run`` executes
 exactly that text, so what the suite measures and what a user pastes cannot drift apart.
 """
 
@@ -20,7 +21,7 @@ import importlib
 import json
 import linecache
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -69,23 +70,57 @@ def python_literal(value: Any, indent: int = 0) -> str:
     return opening + "\n" + "".join(f"{pad}{item},\n" for item in items) + " " * indent + closing
 
 
-def compose_repro(source: str, title: str, config: dict[str, Any], imports: str | None = None) -> str:
+def compose_repro(source: str, title: str, config: dict[str, Any], constants: Mapping[str, Any] | None = None) -> str:
     """A model module's ``source`` with ``CONFIG = config`` and a comment naming the configuration as a user
-    writes it (``title``) inserted after the module's last top-level import. ``imports``, when given, replaces
-    the module's import block (its first to its last top-level import, with what lies between)."""
+    writes it (``title``) inserted after the module's imports (its last top-level statement that imports: an
+    import, or an ``if`` choosing between imports). ``constants``: module constants, each a top-level
+    ``NAME = value`` of the module, whose value the repro sets as ``CONFIG``'s is set, as data (Keras: ``KERAS``,
+    which Keras the module imports)."""
+    for name, value in (constants or {}).items():
+        source = _set_constant(source, name, value)
     tree = ast.parse(source)
-    nodes = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    nodes = [n for n in tree.body if _imports(n)]
     docstring = tree.body[0].end_lineno if ast.get_docstring(tree) else 0
     cut = nodes[-1].end_lineno if nodes else docstring
     lines = source.splitlines(keepends=True)
     head, tail = "".join(lines[:cut]).rstrip("\n"), "".join(lines[cut:]).strip("\n")
-    if imports is not None:
-        start = nodes[0].lineno - 1 if nodes else docstring
-        head = "\n\n".join(part for part in ("".join(lines[:start]).strip("\n"), imports.strip("\n")) if part)
     # a long title is wrapped, so the repro stays within ruff's line length (120)
     comment = textwrap.fill(title, 120, initial_indent="# ", subsequent_indent="# ", break_long_words=False)
     block = f"{comment}\nCONFIG = {python_literal(config)}"
     return "\n\n".join(part for part in (head, block) if part) + "\n\n\n" + tail + "\n"
+
+
+def _imports(node: ast.stmt) -> bool:
+    """Whether a top-level statement imports: an import, or an ``if`` / ``try`` holding one (not a function's or a
+    class's lazy import)."""
+    if isinstance(node, ast.Import | ast.ImportFrom):
+        return True
+    return isinstance(node, ast.If | ast.Try) and any(
+        isinstance(n, ast.Import | ast.ImportFrom) for n in ast.walk(node)
+    )
+
+
+def _set_constant(source: str, name: str, value: Any) -> str:
+    """``source`` with the value of its top-level ``name = ...`` written as ``value`` (``python_literal``); what
+    follows the value on its line (a comment) stays."""
+    tree = ast.parse(source)
+    found = [
+        n.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and [t.id for t in n.targets if isinstance(t, ast.Name)] == [name]
+    ]
+    if len(found) != 1:
+        raise ValueError(
+            f"the model module has {len(found)} top-level assignments `{name} = ...`, not one: the repro sets that "
+            f"constant's value; define it once at the top of the module, or do not pass {name!r} to compose_repro"
+        )
+    value_node = found[0]
+    lines = source.splitlines(keepends=True)
+    # ast's column offsets count UTF-8 bytes
+    first = lines[value_node.lineno - 1].encode()[: value_node.col_offset]
+    last = lines[value_node.end_lineno - 1].encode()[value_node.end_col_offset :]
+    line = (first + python_literal(value).encode() + last).decode()
+    return "".join(lines[: value_node.lineno - 1]) + line + "".join(lines[value_node.end_lineno :])
 
 
 class UnrepresentableParams(ValueError):
@@ -138,13 +173,13 @@ class ModelAdapter(Adapter):
     def model_source(self) -> str:
         return (MODELS_DIR / self.model_module).read_text()
 
-    def imports(self) -> str | None:
-        """The repro's import lines where they differ per adapter (Keras 3 sets ``KERAS_BACKEND`` before
-        ``import keras``; tf-keras imports ``tf_keras as keras``); None keeps the model module's own."""
-        return None
+    def constants(self) -> dict[str, Any]:
+        """The model module's constants that the repro sets, besides ``CONFIG``, where they differ per adapter
+        (Keras: ``KERAS``, which Keras the module imports); {} keeps the module's own values."""
+        return {}
 
     def repro(self, case: Case) -> str:
-        return compose_repro(self.model_source, case.title, case.config, self.imports())
+        return compose_repro(self.model_source, case.title, case.config, self.constants())
 
     def functions(self, case: Case) -> dict[str, Any]:
         """The namespace of the case's repro, executed once per case."""

@@ -7,7 +7,8 @@ Keras has not been imported yet and the variable is unset; otherwise ``unavailab
 that the running Keras uses another backend.
 
 The model is ``models/keras_model.py``, which tf-keras shares (``tf_keras.py``); the cases are
-``keras_cases.py``'s. A repro sets ``KERAS_BACKEND`` before it imports Keras.
+``keras_cases.py``'s. A repro's ``KERAS`` names the backend: the module sets ``KERAS_BACKEND`` to it before
+it imports Keras.
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import numpy as np
 
-from .base import Case, ModelAdapter, python_literal
+from .base import Case, ModelAdapter
 from .keras_cases import PORTABLE_MODES, RATE_KEYS, keras_cases, with_modes
 
 # the call modes measured per backend (dropspec.modes); the compiled mode is the backend's own. torch has none:
@@ -50,9 +52,8 @@ class Keras3Adapter(ModelAdapter):
     def catalogue(self) -> Sequence[Case]:
         return with_modes(keras_cases(use_cudnn=True), BACKEND_MODES[self.backend], self)
 
-    def imports(self) -> str:
-        env = f'os.environ["KERAS_BACKEND"] = {python_literal(self.backend)}  # read once, when Keras is imported'
-        return f"import os\nimport tempfile\n\n{env}\nimport keras\nimport numpy as np"
+    def constants(self) -> dict[str, Any]:
+        return {"KERAS": self.backend}  # the model module sets KERAS_BACKEND to it before it imports Keras
 
     def device(self) -> str:
         """Where Keras puts its tensors: a GPU when the backend sees one (its cuDNN path is then the default)."""

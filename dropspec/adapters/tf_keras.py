@@ -8,6 +8,7 @@ its fused (cuDNN-compatible) LSTM/GRU path by itself when ``recurrent_dropout ==
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,5 @@ class TFKerasAdapter(ModelAdapter):
         modes = ("tf_function", "jit_compile", *PORTABLE_MODES)
         return with_modes(keras_cases(use_cudnn=False), modes, self, seeded_rnn=False)
 
-    def imports(self) -> str:
-        # keras.utils.set_random_seed seeds python, numpy and TF's global seed: tf-keras' dropout ops use it
-        return "import os\nimport tempfile\n\nimport numpy as np\nimport tf_keras as keras"
+    def constants(self) -> dict[str, Any]:
+        return {"KERAS": "tf_keras"}  # the model module then imports tf_keras as keras

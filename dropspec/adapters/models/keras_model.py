@@ -22,15 +22,23 @@ the output sequence; ``input_shape``, (batch, steps, features) as the layer is b
   ``"reload_saved"``: the layers in a functional ``keras.Model`` saved to a ``.keras`` file and loaded back;
 - ``"batch_one"``: nothing changes here; the caller passes a batch of one.
 
-The imports below are Keras 3's; the Keras 3 adapters set ``KERAS_BACKEND`` before them, and tf-keras
-imports ``tf_keras as keras`` in their place: the layers, cells and weights used here are the same in both.
+``KERAS`` names the Keras this module imports: ``"tensorflow"``, ``"jax"`` or ``"torch"``, Keras 3 on that
+backend (``KERAS_BACKEND`` is set to it before ``import keras``, which reads it once), or ``"tf_keras"``, tf-keras
+(``import tf_keras as keras``): the layers, cells and weights used here are the same in both.
 """
 
 import os
 import tempfile
 
-import keras
 import numpy as np
+
+KERAS = "tensorflow"  # "tensorflow", "jax" or "torch": Keras 3 on that backend; "tf_keras": tf-keras (Keras 2)
+
+if KERAS == "tf_keras":
+    import tf_keras as keras
+else:
+    os.environ["KERAS_BACKEND"] = KERAS  # read once, when Keras is first imported
+    import keras
 
 KERAS_2 = keras.__version__.startswith("2.")  # tf-keras: Keras 2 as shipped for TensorFlow, without keras.ops
 
