@@ -221,7 +221,7 @@ def training_sequence(
         for c, flag in zip(_random_calls(case, rng, n=len(TRAINING_SEQUENCE)), TRAINING_SEQUENCE)
     ]
     got = run(params, calls, training=True)
-    plain = [run_cell(case.cell, params, c.x, c.h0, c.c0, at_inference) for c in calls]
+    plain = run_calls(case.cell, params, [(c.x, c.h0, c.c0) for c in calls], [at_inference] * len(calls))
     return {
         "flags": list(TRAINING_SEQUENCE),
         "equals_reference": [_max_excess([g], [w], rtol, atol) <= 1.0 for g, w in zip(got, plain)],

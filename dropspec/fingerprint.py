@@ -117,12 +117,28 @@ def _weight_stack(arrays: list) -> np.ndarray:
     return out.reshape(len(arrays), 1, *lead, rows * cols)
 
 
+def _first_kept(finite: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` values of ``finite`` that are not 0: read from a prefix where it holds them, so a long
+    mask is not copied whole for a sample."""
+    head = finite[: 4 * n]
+    kept = head[np.abs(head) > TOL]
+    if kept.size < n and head.size < finite.size:
+        kept = finite[np.abs(finite) > TOL]
+    return kept[:n]
+
+
 def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
     """``values`` is ``(calls, gates, T, B, units)``."""
-    finite = values[np.isfinite(values)]
-    kept = finite[np.abs(finite) > TOL]
-    scale = float(np.median(kept[:100_000])) if kept.size else 0.0  # a sample: `binary` checks every value
-    binary = bool(np.all((np.abs(finite) <= TOL) | (np.abs(finite - scale) <= TOL * max(1.0, scale))))
+    # most sites are observed whole: then no element needs leaving out, and the passes below read ``values`` as it is
+    seen = np.isfinite(values)
+    whole = bool(seen.all())
+    finite = values.ravel() if whole else values[seen]
+    kept = _first_kept(finite, 100_000)
+    scale = float(np.median(kept)) if kept.size else 0.0  # a sample: `binary` checks every value
+    off_scale = finite - scale
+    np.abs(off_scale, out=off_scale)
+    binary = bool(np.all((np.abs(finite) <= TOL) | (off_scale <= TOL * max(1.0, scale))))
+    del off_scale
     per_gate = _varies(values, 1, scale)
     per_step = _varies(values, 2, scale)
     per_sample = _varies(values, 3, scale)
@@ -134,7 +150,7 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
         warnings.simplefilter("ignore", RuntimeWarning)
         for axis, varies in ((1, per_gate), (2, per_step), (3, per_sample)):
             if not varies:
-                draws = np.nanmax(draws, axis=axis, keepdims=True)
+                draws = (np.max if whole else np.nanmax)(draws, axis=axis, keepdims=True)
     rate = float(np.mean(np.abs(draws[np.isfinite(draws)]) <= TOL)) if np.isfinite(draws).any() else float("nan")
     # the chance that a fresh draw repeats the first call's mask exactly: with few independent units
     # (a mask shared by the batch over 8 features) a repeat is no evidence of reuse
@@ -156,7 +172,7 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
         rate=float(np.mean(np.abs(draws) <= TOL)) if draws.size else rate,
         draws=int(draws.size),
         binary=binary,
-        observed=float(np.isfinite(values).mean()),
+        observed=1.0 if whole else float(seen.mean()),
         coincidence=coincidence,
     )
 

@@ -231,16 +231,20 @@ def _matvec(s: np.ndarray, w: np.ndarray) -> np.ndarray:
 
 
 def _recurrent_projection(
-    cell: Cell, w_hh: np.ndarray, b_hh: np.ndarray, s: np.ndarray, mask_t: np.ndarray | None, shared: bool
+    cell: Cell, w_hh: np.ndarray, b_hh: np.ndarray | None, s: np.ndarray, mask_t: np.ndarray | None, shared: bool
 ) -> np.ndarray:
-    """``W_hh[k] (s * m_k) + b_hh[k]`` for one step: ``(B, G*H)``."""
+    """``W_hh[k] (s * m_k) + b_hh[k]`` for one step: ``(B, G*H)``; without ``b_hh`` where the caller has added it
+    to the input projections already."""
     if mask_t is None:
-        return _matvec(s, w_hh) + b_hh
-    if shared:
-        return _matvec(s * mask_t[0], w_hh) + b_hh
-    h = cell.hidden_size
-    parts = [_matvec(s * mask_t[k], w_hh[..., k * h : (k + 1) * h, :]) for k in range(len(cell.gates))]
-    return np.concatenate(parts, axis=-1) + b_hh
+        out = _matvec(s, w_hh)
+    elif shared:
+        out = _matvec(s * mask_t[0], w_hh)
+    else:
+        h = cell.hidden_size
+        out = np.concatenate(
+            [_matvec(s * mask_t[k], w_hh[..., k * h : (k + 1) * h, :]) for k in range(len(cell.gates))], axis=-1
+        )
+    return out if b_hh is None else out + b_hh
 
 
 def _gate_views(a: np.ndarray, gates: int) -> list[np.ndarray]:
@@ -252,6 +256,12 @@ def _gate_views(a: np.ndarray, gates: int) -> list[np.ndarray]:
 
 def _at(mask: np.ndarray | None, t: int) -> np.ndarray | float:
     return 1.0 if mask is None else mask[t]
+
+
+def _times(mask: np.ndarray | None, t: int, v: np.ndarray) -> np.ndarray:
+    """``mask[t] * v``, and ``v`` itself where no mask is set: a step is a few dozen operations on small arrays,
+    so the multiplications by 1 it skips are much of its cost (the values are the same: ``1.0 * v == v``)."""
+    return v if mask is None else mask[t] * v
 
 
 def forward(
@@ -274,21 +284,27 @@ def forward(
     # (G*H, H) for one mask per call, (T, B, G*H, H) when the weight mask changes per step or sample
     w_hh = p.w_hh if m.weight_hh is None else p.w_hh * np.asarray(m.weight_hh)
     x_proj = _input_projections(cell, p, x, m.input)
+    # SimpleRNN and LSTM add b_hh to the recurrent projection: added once to every step's input projection
+    # instead (the GRU's b_hn sits inside the reset product, so it keeps its own)
+    b_step = p.b_hh if cell.kind == "gru" else None
+    if b_step is None:
+        x_proj += p.b_hh
     rec_shared = _shared_over_gates(m.recurrent)
     ys = np.empty((steps, x.shape[1], hidden))
     h, c = h_tm1, c_tm1
     for t in range(steps):
-        h_tm1 = _at(m.state_in, t) * h_tm1
+        h_tm1 = _times(m.state_in, t, h_tm1)
         rec_t = None if m.recurrent is None else m.recurrent[:, t]
         w_t = w_hh if w_hh.ndim == 2 else w_hh[t]
         if cell.kind == "rnn":
-            a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
+            a = x_proj[t] + _recurrent_projection(cell, w_t, b_step, h_tm1, rec_t, rec_shared)
             h = np.tanh(a) if cell.activation == "tanh" else a
         elif cell.kind == "lstm":
-            a = x_proj[t] + _recurrent_projection(cell, w_t, p.b_hh, h_tm1, rec_t, rec_shared)
-            a_i, a_f, a_g, a_o = _gate_views(a, 4)
-            i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
-            c = _at(m.cell, t) * (f * c_tm1 + i * (_at(m.candidate, t) * g))
+            a = x_proj[t] + _recurrent_projection(cell, w_t, b_step, h_tm1, rec_t, rec_shared)
+            # the sigmoid of all four gates in one call (g's is unused): per-call overhead dominates at small H
+            i, f, _, o = _gate_views(sigmoid(a), 4)
+            g = np.tanh(a[:, 2 * hidden : 3 * hidden])
+            c = _times(m.cell, t, f * c_tm1 + i * _times(m.candidate, t, g))
             h = o * np.tanh(c)
             if m.zone_c is not None:  # zoneout: h~_t above reads the unzoned c~_t
                 c = m.zone_c[t] * c + (1.0 - m.zone_c[t]) * c_tm1  # exactly c or c_tm1 where u is 1 or 0
@@ -296,9 +312,9 @@ def forward(
             h, _ = _gru_step(cell, p, w_t, x_proj[t], h_tm1, rec_t, rec_shared, _at(m.candidate, t))
         if m.zone_h is not None:
             h = m.zone_h[t] * h + (1.0 - m.zone_h[t]) * h_tm1
-        ys[t] = _at(m.output, t) * h
-        h_tm1 = _at(m.carry_h, t) * h
-        c_tm1 = _at(m.carry_c, t) * c
+        ys[t] = _times(m.output, t, h)
+        h_tm1 = _times(m.carry_h, t, h)
+        c_tm1 = _times(m.carry_c, t, c)
     return Trace(y=ys, h=h_tm1, c=c_tm1 if cell.kind == "lstm" else None)
 
 
@@ -398,7 +414,7 @@ def run_calls(
 def _join_masks(cell: Cell, masks: Sequence):
     """The calls' masks joined on the batch axis (per part for a stack), or None when a weight mask is set."""
     if cell.stacked:
-        parts = [_join_masks(cell.layer(i), [m[i] for m in masks]) for i in range(cell.parts)]
+        parts = [_join_masks(cell.layer(i), [None if m is None else m[i] for m in masks]) for i in range(cell.parts)]
         return None if any(p is None for p in parts) else parts
     masks = [m or Masks() for m in masks]
     joined = Masks()
