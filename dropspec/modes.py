@@ -75,6 +75,7 @@ MODES: dict[str, Mode] = {
         Mode("scan_unroll", "unrolled", "with every step unrolled (unroll= the number of steps)"),
     )
 }
+RATE_MODES = tuple(name for name, m in MODES.items() if m.rate is not None)  # the boundary rates
 
 
 class UnknownMode(ValueError):

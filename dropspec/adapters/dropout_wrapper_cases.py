@@ -73,6 +73,10 @@ MODE_CASES = {
     # the wrapper's seed= argument, and the keras2 layer's config round trip (the v1 API has no config)
     "seed_argument": ("keras2-lstm-input", "v1-lstm-input-variational"),
     "reload_config": ("keras2-lstm-input", "keras2-gru_reset_after-input"),
+    # keep probabilities of 1 and 0 (rates 0 and 1.0) on the per-step input mask: the boundaries only, since this
+    # env is the longest of the matrix (benchmarks/MATRIX.md)
+    "rate_zero": ("keras2-lstm-input",),
+    "rate_one": ("keras2-lstm-input",),
 }
 
 

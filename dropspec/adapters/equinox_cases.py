@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from ..adapter import Adapter
 from ..case import Case, Claim
-from ..modes import expand
+from ..modes import RATE_MODES, expand
 from ..reference import Cell
 
 P = 0.25
@@ -82,6 +82,8 @@ MODES = {
     "eqx_filter_jit": lambda c: c.id in EAGER,
     "batch_one": lambda c: c.id in ("lstm-input-key_per_step", "gru-input-key_per_sequence"),
     "eqx_serialise": lambda c: c.id == "lstm-input-key_per_step",
+    # the boundary rates on eqx.nn.Dropout in the jitted step loop
+    **{mode: (lambda c: c.id == "lstm-input-key_per_step") for mode in RATE_MODES},
 }
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..adapter import Adapter
 from ..case import Case, Claim
-from ..modes import expand
+from ..modes import RATE_MODES, expand
 from ..reference import Cell
 
 P = 0.25
@@ -229,7 +229,7 @@ LINEN_MODES = {
     # the boundary rates on nn.Dropout's two uses: on the sequence before nn.RNN, and inside the scan on both sites
     # (the FLIP combination). Linen only: every spelling reads its rate through the same nn.Dropout, and NNX cases
     # cost ~25 s each
-    **{mode: (lambda c: c.id in LINEN_RATES) for mode in ("rate_zero", "rate_tiny", "rate_large", "rate_one")},
+    **{mode: (lambda c: c.id in LINEN_RATES) for mode in RATE_MODES},
 }
 
 # ====================================================================================================

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ..modes import expand
+from ..modes import RATE_MODES, expand
 from ..reference import Cell
 from .base import Adapter, Case, Claim
 
@@ -73,6 +73,8 @@ MODE_CASES = {
     "reload_state_dict": STACKS,
     "sequence_length": STACKS[:2],
     "batch_one": (STACKS[0], "lstmcell-locked-loop"),
+    # the boundary rates on the fused layer's dropout between layers
+    **{mode: STACKS[:1] for mode in RATE_MODES},
 }
 
 
