@@ -129,6 +129,9 @@ def _decode(seen: np.ndarray, g: np.ndarray, floor: float) -> np.ndarray:
     """The cell state's update masks from the cell states ``seen`` (NaN where unseen), with ``c~_t = c_{t-1}/2 +
     g_t``: directly where ``c_{t-1}`` and ``c_t`` are both seen, else by matching the next seen ``c`` against
     every way the unseen steps can have zoned (0 or the keep value read directly)."""
+    if np.isfinite(seen).all():  # no h zoned out, so every step reads directly: the loop below, in one pass
+        known = np.concatenate([np.full((1, *seen.shape[1:]), GAMMA), seen[:-1]])
+        return div(seen - known, (0.5 * known + g) - known, floor)
     v = np.full(seen.shape, np.nan)
     known = np.full(seen.shape[1:], GAMMA)  # c_{t-1}; NaN where unseen
     anchor, since = known.copy(), np.full(seen.shape[1:], -1)  # the last c seen, and its step
