@@ -18,6 +18,7 @@ from dropspec.adapters.base import MODELS_DIR, CallInputs, ModelAdapter
 from dropspec.adapters.equinox_jax import EquinoxAdapter
 from dropspec.adapters.haiku_jax import HaikuAdapter
 from dropspec.case import Case
+from dropspec.modes import MODES, RATE_MODES
 from dropspec.reference import Params, forward
 
 INSTALL = "`pip install jax==0.10.2 jaxlib==0.10.2 dm-haiku==0.0.17 equinox==0.13.8`, or run `tox -e jax`"
@@ -61,6 +62,13 @@ def test_the_catalogue_measures_both_keys_at_both_sites_and_says_no_recipe_is_do
     variants = [c for c in cases if c.mode != "eager"]
     assert any(c.mode in ("haiku_jit", "eqx_filter_jit") for c in variants), "jit changes no mask: measure it"
     for variant in variants:
+        if variant.mode in RATE_MODES:  # a boundary rate is its own configuration, in no mode group
+            base, rate = by_id[variant.id.rsplit("+", 1)[0]], MODES[variant.mode].rate
+            assert variant.mode_group is None and variant.cell == base.cell, variant.id
+            assert variant.claim.rates == {s: rate if p > 0 else p for s, p in base.claim.rates.items()}, variant.id
+            dropout = variant.config["dropout"]  # the framework's own argument changed too: hk's rate, eqx's p
+            assert dropout.get("rate", dropout.get("p")) == rate, variant.id
+            continue
         eager = by_id[variant.mode_group]
         assert variant.id == f"{eager.id}+{variant.mode}" and (eager.mode, eager.mode_group) == ("eager", eager.id)
         assert variant.config == dict(eager.config, mode=variant.mode), variant.id

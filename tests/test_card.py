@@ -190,6 +190,15 @@ def test_families_in_order_and_the_oracle_left_out() -> None:
     assert "it passes 7 of its 7 checks" in text
 
 
+def test_a_family_names_its_package_where_the_package_is_spelled_otherwise() -> None:
+    from dropspec.publish.card import _versions
+
+    matrix = {"adapters": {"haiku": {"framework": "haiku", "versions": {"dm-haiku": "0.0.17", "jax": "0.10.2"}}}}
+    assert _versions(matrix, ("haiku",)) == "dm-haiku 0.0.17"  # not "()": the key contains the framework's name
+    matrix["adapters"]["haiku"]["versions"] = {"jax": "0.10.2"}
+    assert _versions(matrix, ("haiku",)) == ""  # no key names it: nothing rather than another package's version
+
+
 def test_backends_share_a_row_where_they_agree() -> None:
     groups = answer_card(fake_matrix())
     (row,) = _row(groups, "Keras 3", "keras.layers.LSTM(8, recurrent_dropout=0.25)")

@@ -499,13 +499,15 @@ def _rows(family_cases: dict[str, list[_Case]]) -> tuple[list[CardRow], list[str
 
 
 def _versions(matrix: dict[str, Any], adapters: tuple[str, ...]) -> str:
-    """The framework's own version per adapter: the versions key that its framework name contains, longest first."""
+    """The framework's own version per adapter: the versions key that its framework name contains, longest first;
+    else the key that contains the framework name (haiku's package is ``dm-haiku``)."""
     out = []
     for name in adapters:
         info = matrix["adapters"].get(name) or {}
         versions = info.get("versions") or {}
         framework = (info.get("framework") or name).replace("-", "_")
         keys = sorted((k for k in versions if k.replace("-", "_") in framework or k == name), key=len, reverse=True)
+        keys = keys or [k for k in versions if framework in k.replace("-", "_")]
         if keys:
             out.append(f"{keys[0]} {versions[keys[0]]}")
     return ", ".join(dict.fromkeys(out))

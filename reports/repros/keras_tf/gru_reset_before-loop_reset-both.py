@@ -24,9 +24,15 @@ A Keras recurrent layer with dropout, as a user writes it: Keras 3 on any backen
 import os
 import tempfile
 
-os.environ["KERAS_BACKEND"] = "tensorflow"  # read once, when Keras is imported
-import keras
 import numpy as np
+
+KERAS = "tensorflow"  # "tensorflow", "jax" or "torch": Keras 3 on that backend; "tf_keras": tf-keras (Keras 2)
+
+if KERAS == "tf_keras":
+    import tf_keras as keras
+else:
+    os.environ["KERAS_BACKEND"] = KERAS  # read once, when Keras is first imported
+    import keras
 
 # cell = keras.layers.GRUCell(8, dropout=0.25, recurrent_dropout=0.25, reset_after=False); cell(x_t, states,
 # training=True) for each t; cell.reset_dropout_mask() and cell.reset_recurrent_dropout_mask() after each sequence
@@ -87,7 +93,7 @@ def build(config, seed):
 
         model["forward"] = tf.function(train_step, jit_compile=mode == "jit_compile")
     elif mode == "jax_jit":
-        model["forward"] = jax_forward(model)
+        model["forward"] = jax_forward(model, config)
     return model
 
 
@@ -170,12 +176,45 @@ def forward(model, x, state, mask, training, apply=None):
     return y, list(final)
 
 
-def jax_forward(model):
+# one jax.jit per configuration (its CONFIG as JSON), kept across builds: a fresh jit of each build's layers traced
+# and compiled the same program again on every build. The jitted function reads every variable from its inputs,
+# so the layers it was first traced with serve only as its structure, as a training step is jitted once and
+# called with new state each step.
+JITTED = {}
+
+
+def jax_forward(model, config):
     """``forward`` under ``jax.jit``, every layer called with ``stateless_call``: the trainable and non-trainable
     values (the latter hold the dropout seed generators' state) go in, the new non-trainable values come out and
     are assigned back, as a JAX training loop does."""
+    import json
+
     import jax
 
+    key = json.dumps(config, sort_keys=True)
+    if key not in JITTED:
+        JITTED[key] = jax.jit(stateless_forward(model), static_argnames="training")
+    jitted = JITTED[key]
+    parts = [p for p in (model["before"], model["layer"], model["after"]) if p is not None]
+
+    def run(x, state, mask, training):
+        # this build's own values, not those of the layers the function was traced with
+        values = [
+            ([v.value for v in p.trainable_variables], [v.value for v in p.non_trainable_variables]) for p in parts
+        ]
+        y, final, new = jitted(values, x, state, mask, training=training)
+        for part, non_trainable in zip(parts, new):
+            for variable, value in zip(part.non_trainable_variables, non_trainable):
+                variable.assign(value)
+        return y, final
+
+    return run
+
+
+def stateless_forward(model):
+    """``forward`` as a pure function of the layers' values: ``(values, x, state, mask, training) -> (y, final,
+    new non-trainable values)``, ``values`` one ``(trainable, non_trainable)`` pair per layer, in the order
+    before, layer, after."""
     parts = [p for p in (model["before"], model["layer"], model["after"]) if p is not None]
 
     def pure(values, x, state, mask, training):
@@ -191,19 +230,7 @@ def jax_forward(model):
         y, final = forward(model, x, state, mask, training, apply)
         return y, final, [nt for _, nt in new]
 
-    jitted = jax.jit(pure, static_argnames="training")
-
-    def run(x, state, mask, training):
-        values = [
-            ([v.value for v in p.trainable_variables], [v.value for v in p.non_trainable_variables]) for p in parts
-        ]
-        y, final, new = jitted(values, x, state, mask, training=training)
-        for part, non_trainable in zip(parts, new):
-            for variable, value in zip(part.non_trainable_variables, non_trainable):
-                variable.assign(value)
-        return y, final
-
-    return run
+    return pure
 
 
 def call(model, x, h0, c0, training):
