@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -31,8 +32,9 @@ def tox_table(path: Path) -> list[str]:
 
 def adapter_table(results: Path) -> list[str]:
     lines = [
-        "| adapter | cases | framework runs | framework s | dropspec s | dropspec / framework | s per run |",
-        "|---|---|---|---|---|---|---|",
+        "| adapter | cases | framework runs | framework s | dropspec s | dropspec / framework | s per run "
+        "| per case: median | per case: above 0.5 | per case: largest |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for path in sorted(results.glob("*.json")):
         run = json.loads(path.read_text())
@@ -43,9 +45,18 @@ def adapter_table(results: Path) -> list[str]:
         if not observations or not framework:
             continue
         own = total - framework
+        # the target is per case: each case's own share, not only the adapter's sum
+        shares = sorted(
+            ((o["seconds"] - o["framework_seconds"]) / o["framework_seconds"], case)
+            for case, o in zip(run["cases"], observations)
+            if o.get("framework_seconds")
+        )
+        above = sum(share > 0.5 for share, _ in shares)
+        largest, largest_case = shares[-1]
         lines.append(
             f"| {run['adapter']} | {len(observations)} | {runs} | {framework:.1f} | {own:.1f} | "
-            f"{own / framework:.2f} | {framework / max(runs, 1):.3f} |"
+            f"{own / framework:.2f} | {framework / max(runs, 1):.3f} | {statistics.median(s for s, _ in shares):.2f} | "
+            f"{above} | {largest:.2f} (`{largest_case}`) |"
         )
     return lines
 
