@@ -106,7 +106,7 @@ def with_mode(case: Case, name: str, adapter: Adapter | type[Adapter]) -> Case:
                 f"drops {case.claim.rates}: none of its keys is among rate_keys {sorted(drop)} or keep_keys "
                 f"{sorted(keep)}; add the key that holds the case's rate to the declaration"
             )
-        title = replace(case, config=config).title if not case.label else rate_in_label(case, m.rate)
+        title = replace(case, config=config).title if not case.label else rate_in_label(case, m.rate, keep)
     return replace(
         case,
         id=f"{case.id}+{name}",
@@ -159,7 +159,7 @@ def set_rates(config: Mapping[str, Any], rate: float, drop: frozenset[str], keep
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return value
         if key in keep:
-            return 1.0 - rate if value < 1 else value
+            return _keep(rate) if value < 1 else value
         if key in drop and value > 0:
             return rate
         return value
@@ -167,13 +167,23 @@ def set_rates(config: Mapping[str, Any], rate: float, drop: frozenset[str], keep
     return {key: one(key, value) for key, value in config.items()}
 
 
-def rate_in_label(case: Case, rate: float) -> str:
+def rate_in_label(case: Case, rate: float, keep: frozenset[str] = frozenset()) -> str:
     """``case.label`` with its one nonzero rate, as written there (``dropout=0.25``, ``Dropout(0.25)``), replaced by
-    ``rate``; unchanged where the claim's nonzero rates differ (the mode's words then say what changed)."""
+    ``rate``, and a keep probability written ``KEY=0.75`` (``KEY`` in ``keep``) by ``1 - rate``; unchanged where the
+    claim's nonzero rates differ (the mode's words then say what changed)."""
     rates = {p for p in case.claim.rates.values() if p > 0}
     if len(rates) != 1:
         return case.label
-    return re.sub(rf"(?<![\w.]){re.escape(repr(rates.pop()))}(?![\d])", repr(rate), case.label)
+    old = rates.pop()
+    label = re.sub(rf"(?<![\w.]){re.escape(repr(old))}(?![\d])", repr(rate), case.label)
+    for key in keep:
+        label = re.sub(rf"\b{re.escape(key)}={re.escape(repr(_keep(old)))}(?![\d])", f"{key}={_keep(rate)!r}", label)
+    return label
+
+
+def _keep(rate: float) -> float:
+    """``1 - rate`` as a user writes it: 0.1 for a rate of 0.9, not 0.09999999999999998."""
+    return round(1.0 - rate, 12)
 
 
 def expand(

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..adapter import Adapter
 from ..case import Case, Claim
-from ..modes import expand
+from ..modes import RATE_MODES, expand
 from ..reference import Cell
 
 KEEP = 0.75
@@ -73,10 +73,8 @@ MODE_CASES = {
     # the wrapper's seed= argument, and the keras2 layer's config round trip (the v1 API has no config)
     "seed_argument": ("keras2-lstm-input", "v1-lstm-input-variational"),
     "reload_config": ("keras2-lstm-input", "keras2-gru_reset_after-input"),
-    # keep probabilities of 1 and 0 (rates 0 and 1.0) on the per-step input mask: the boundaries only, since this
-    # env is the longest of the matrix (benchmarks/MATRIX.md)
-    "rate_zero": ("keras2-lstm-input",),
-    "rate_one": ("keras2-lstm-input",),
+    # the boundary rates as keep probabilities (1, 0.99, 0.1, 0) on the per-step input mask
+    **{mode: ("keras2-lstm-input",) for mode in RATE_MODES},
 }
 
 
