@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-# tf.nn.RNNCellDropoutWrapper(tf_keras.layers.LSTMCell(64), input_keep_prob=0.75), with every rate set to 0
+# tf.nn.RNNCellDropoutWrapper(tf_keras.layers.LSTMCell(64), input_keep_prob=1.0), with every rate set to 0
 CONFIG = {
     "api": "keras2",
     "cell": "LSTMCell",
