@@ -157,6 +157,27 @@ def test_a_crash_at_rate_one_is_not_a_refusal() -> None:
     assert one.status == "fail" and "does not name the rate: ZeroDivisionError" in one.message
 
 
+@pytest.mark.parametrize(
+    "kind, message, refused",
+    [
+        ("ValueError", "`rate` must be a scalar tensor or a float in the range [0, 1). Received: rate=1.0", True),
+        ("ValueError", "rate must be in [0, 1).", True),
+        ("ValueError", "dropout probability has to be between 0 and 1, but got 1.0", True),
+        ("ValueError", "input_keep_prob must be greater than 0", True),
+        # the rate as part of another word is no refusal: a crash that happens to say "iterate" or "generate"
+        ("TypeError", "cannot iterate over NoneType", False),
+        ("RuntimeError", "failed to generate the kernel", False),
+        ("ZeroDivisionError", "float division by zero", False),
+    ],
+)
+def test_a_refusal_names_the_rate_as_a_word(kind: str, message: str, refused: bool) -> None:
+    from dropspec.messages import rate_one_error
+
+    broken, observed, _ = rate_one_error(kind, message)
+    assert (broken == 0) == refused, observed
+    assert observed.startswith("refuses rate 1.0" if refused else "raises at rate 1.0")
+
+
 def test_the_reference_passes_the_rate_clauses_at_every_boundary() -> None:
     cases = [c for c in ReferenceAdapter().cases() if c.mode.startswith("rate_")]
     assert {c.mode for c in cases} == {"rate_zero", "rate_tiny", "rate_large", "rate_one"}
