@@ -14,7 +14,7 @@ import numpy as np
 
 from ..masks import all_sites, claimed_rules, inference_masks, inference_scale, keep_scale, sample_case_masks
 from ..modes import expand
-from ..reference import Cell, Params, Trace, run_cell
+from ..reference import GATED_SITES, STEP_SITES, Cell, Params, Trace, run_cell
 from ..spec import default_spec
 from .base import MODELS_DIR, Adapter, CallInputs, Case, Claim, compose_repro
 
@@ -170,14 +170,9 @@ class ReferenceAdapter(Adapter):
     framework = "dropspec-reference"
     dtype = np.float64
     per_call_training = True
-    # the CONFIG keys of its rates (dropspec.modes.declared_rates): p_SITE for each site a scheme drops, and the
-    # stacks' p_between_layers
-    rate_keys = frozenset(
-        {
-            *(f"p_{site}" for site in ("input", "recurrent", "output", "state_in", "cell", "candidate")),
-            *(f"p_{site}" for site in ("carry_h", "carry_c", "zone_h", "zone_c", "weight_hh", "between_layers")),
-        }
-    )
+    # the CONFIG keys of its rates (dropspec.modes.declared_rates): p_SITE for each mask site, and the stacks'
+    # p_between_layers
+    rate_keys = frozenset({*(f"p_{site}" for site in (*GATED_SITES, *STEP_SITES, "weight_hh")), "p_between_layers"})
     keep_keys: frozenset[str] = frozenset()
 
     def __init__(self, cases: Sequence[Case] | None = None) -> None:
