@@ -189,3 +189,14 @@ def test_the_reference_passes_the_rate_clauses_at_every_boundary() -> None:
     # the scheme's rate and scale clauses judge the tiny and the large rate
     for mode in ("rate_tiny", "rate_large"):
         assert {("variational.input.rate", mode), ("variational.input.scale", mode)} <= passed
+
+
+def test_a_keep_probability_reads_as_the_user_writes_it() -> None:
+    """The DropoutWrapper takes keep probabilities: a boundary rate sets them to 1 - rate, rounded as written
+    (0.1, not 0.09999999999999998), in its arguments and in the label the card shows."""
+    from dropspec.adapters.dropout_wrapper import DropoutWrapperAdapter
+
+    cases = {c.mode: c for c in DropoutWrapperAdapter().cases() if c.id.startswith("keras2-lstm-input+rate_")}
+    for mode, keep in {"rate_zero": 1.0, "rate_tiny": 0.99, "rate_large": 0.1, "rate_one": 0.0}.items():
+        assert cases[mode].config["wrapper_args"] == {"input_keep_prob": keep}, mode
+        assert f"input_keep_prob={keep!r})" in cases[mode].label and "0.75" not in cases[mode].label, cases[mode].label
