@@ -99,7 +99,7 @@ def reference_cases(steps: int = 16, batch: int = 32, width: int = 16) -> list[C
         )
     # stacks with dropout between the layers (PyTorch's dropout=): two and three layers, and two
     # bidirectional layers. Recurrent masks below the top layer have elements no probe can see
-    # (see recovery.stacks._StackProbe), so the stacks drop only between layers, as PyTorch does.
+    # (see recovery.stacks._LevelProbe), so the stacks drop only between layers, as PyTorch does.
     for kind in ("rnn", "lstm", "gru"):
         for layers, directions in ((2, 1), (3, 1), (2, 2)):
             if layers == 3 and kind != "lstm" or directions == 2 and kind == "rnn":

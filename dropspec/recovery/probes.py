@@ -67,6 +67,25 @@ class Recovered:
     notes: list[str] = field(default_factory=list)
 
 
+def dropped(values: np.ndarray, tol: float = TOL) -> bool:
+    """Whether a site's recovered values drop anything: some finite value is not 1 (within ``tol``)."""
+    with np.errstate(invalid="ignore"):
+        off = np.abs(values - 1.0) > tol  # NaN compares False
+    return bool(np.any(off & np.isfinite(values)))
+
+
+def split_batch(masks: Masks, pieces: int) -> list[Masks]:
+    """``masks`` of ``pieces * B`` samples, as the masks of each run of ``B`` samples, in order: the runs of calls or
+    the directions that a probe read as one batch."""
+    out: list[dict[str, np.ndarray]] = [{} for _ in range(pieces)]
+    for site in masks.active_sites():
+        values = masks.get(site)
+        axis = 2 if site in ("input", "recurrent") else 1  # (G, T, B, I) and (G, T, B, H); (T, B, ...) elsewhere
+        for piece, part in zip(out, np.split(values, pieces, axis=axis)):
+            piece[site] = np.ascontiguousarray(part)
+    return [Masks(**piece) for piece in out]
+
+
 def div(a: np.ndarray, b: np.ndarray | float, floor: float = 1e-300) -> np.ndarray:
     """``a / b``, and NaN (unobservable) where ``|b|`` is below ``floor``."""
     b = np.asarray(b, dtype=float)
@@ -507,7 +526,8 @@ class Recoverer:
     def input_probe(self, gate: str, shift: int = 0) -> None:
         """Read gate ``gate``'s input masks: unit ``j`` reads input unit ``j + shift`` (within each
         block of ``H`` inputs). A nonzero shift only fills elements still unknown: in a stack, an
-        element whose unit is dropped above is seen again through another unit."""
+        element whose unit is dropped above is seen again through another unit; the caller snaps
+        the readings once all shifts are read (``snap_inputs``)."""
         k, hid, width = self.cell.gate_index(gate), self.cell.hidden_size, self.cell.input_size
         for start in range(0, width, hid):
             n = min(hid, width - start)
@@ -520,6 +540,11 @@ class Recoverer:
                 read = (a[..., :n] - readout.center) / (W_IN * self.alpha)
                 known = self.input[call][k][..., columns]
                 self.input[call][k][..., columns] = np.where(np.isfinite(known), known, read)
+        if shift == 0:
+            self.snap_inputs(gate)
+
+    def snap_inputs(self, gate: str) -> None:
+        k = self.cell.gate_index(gate)
         for call, values in enumerate(snap([self.input[c][k] for c in range(self.calls)], self.tol)):
             self.input[call][k] = values
 
@@ -548,10 +573,7 @@ class Recoverer:
             sites = {"input": self.input[call], "recurrent": self.recurrent[call], **self.step[call]}
             kept = {}
             for site in self.cell.sites:
-                values = sites[site]
-                finite = values[np.isfinite(values)]
-                active = not np.all(np.abs(finite - 1.0) <= self.tol)
-                kept[site] = values if active else None
+                kept[site] = sites[site] if dropped(sites[site], self.tol) else None
             masks.append(Masks(**kept))
         # a site dropped in one call is reported for every call, so calls stay comparable
         for site in self.cell.sites:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
 
 from ..case import CallInputs
-from ..reference import Cell, Params, Trace
-from .probes import ALPHA, BETA, ORDER, SAT, TOL, Recovered, Recoverer, Runner, atanh, div
+from ..reference import Cell, Masks, Params, Trace
+from .probes import ALPHA, BETA, ORDER, SAT, TOL, Recovered, Recoverer, Runner, atanh, div, dropped, split_batch
 
 # In a stack, the probed layer's input comes from layers that emit a known constant whatever their
 # masks (bias only), and its output reaches the top through "transparent" layers that pass each
@@ -38,18 +37,21 @@ def _natural(values: np.ndarray, reverse: bool) -> np.ndarray:
     return values[::-1] if reverse else values
 
 
-class _StackProbe:
-    """Runs a one-layer probe of part ``index`` inside the whole stack."""
+class _LevelProbe:
+    """Runs a one-layer probe of level ``level`` inside the whole stack. Both directions of the level get the same
+    probe, so one run reads both: the probed layer sees them as one call of ``directions * batch`` samples, the
+    forward part's first, each in its own time order."""
 
-    def __init__(self, cell: Cell, index: int, found: list, top_step: dict, runner: Runner, floor: float, cache: dict):
-        self.cell, self.index, self.found, self.top_step = cell, index, found, top_step
-        self.runner, self.floor, self.cache = runner, floor, cache
-        self.level, self.direction = divmod(index, cell.directions)
+    def __init__(self, cell: Cell, level: int, found: list, top_step: list, runner: Runner, floor: float) -> None:
+        self.cell, self.level, self.found, self.top_step = cell, level, found, top_step
+        self.runner, self.floor = runner, floor
+        self.here = range(level * cell.directions, (level + 1) * cell.directions)
         self.through = cell.gates.index(_THROUGH[cell.kind])
         self.weights = {}
-        for upper in range((self.level + 1) * cell.directions, cell.parts):
+        for upper in range((level + 1) * cell.directions, cell.parts):
             scales = [np.nanmax(np.abs(m.input[self.through])) for m in found[upper] if m.input is not None]
             self.weights[upper] = 0.5 / max([1.0, *scales])
+        self.paths: dict[int, list] = {}  # per direction, see ``_path``
 
     def params(self, probe: Params) -> list[Params]:
         out, hid = [], self.cell.hidden_size
@@ -69,115 +71,115 @@ class _StackProbe:
         return out
 
     def __call__(self, name: str, probe: Params, calls: Sequence[CallInputs]) -> list[Trace]:
-        cell, here = self.cell, range(self.level * self.cell.directions, (self.level + 1) * self.cell.directions)
-        stacked = []
-        for c in calls:
-            h0 = np.zeros((cell.parts, *c.h0.shape))
-            h0[list(here)] = c.h0
-            c0 = None
-            if c.c0 is not None:
-                c0 = np.zeros((cell.parts, *c.c0.shape))
-                c0[list(here)] = c.c0
-            x = c.x if self.level == 0 else np.full((*c.x.shape[:2], cell.input_size), ALPHA)
-            stacked.append(CallInputs(x=x, h0=h0, c0=c0))
-        params = self.params(probe)
-        key = hashlib.sha1()
-        for array in [a for p in params for a in (p.w_ih, p.w_hh, p.b_ih, p.b_hh)] + [
-            a for c in stacked for a in (c.x, c.h0, c.c0) if a is not None
-        ]:
-            key.update(np.ascontiguousarray(array, dtype=float).tobytes())
-        if key.digest() not in self.cache:  # both directions of a layer get the same probe: one run reads both
-            self.cache[key.digest()] = self.runner(name, params, stacked)
-        reverse = cell.is_reverse(self.index)
+        cell, here = self.cell, list(self.here)
+        (joined,) = calls
+        batch = joined.x.shape[1] // cell.directions
+        x = joined.x[:, :batch]
+        if not all(np.array_equal(x, joined.x[:, d * batch : (d + 1) * batch]) for d in range(1, cell.directions)):
+            raise ValueError("a stack probe gives both directions of a level the same input")
+        h0 = np.zeros((cell.parts, batch, cell.hidden_size))
+        h0[here] = joined.h0.reshape(cell.directions, batch, cell.hidden_size)
+        c0 = None
+        if joined.c0 is not None:
+            c0 = np.zeros_like(h0)
+            c0[here] = joined.c0.reshape(cell.directions, batch, cell.hidden_size)
+        if self.level > 0:
+            x = np.full((x.shape[0], batch, cell.input_size), ALPHA)
+        (t,) = self.runner(name, self.params(probe), [CallInputs(x=np.ascontiguousarray(x), h0=h0, c0=c0)])
         return [
             Trace(
-                y=_natural(self.down(call, t.y), reverse),
-                h=t.h[self.index],
-                c=None if t.c is None else t.c[self.index],
+                y=np.concatenate([_natural(self.down(d, t.y), cell.is_reverse(i)) for d, i in enumerate(here)], axis=1),
+                h=np.concatenate([t.h[i] for i in here]),
+                c=None if t.c is None else np.concatenate([t.c[i] for i in here]),
             )
-            for call, t in enumerate(self.cache[key.digest()])
         ]
 
-    def down(self, call: int, y: np.ndarray) -> np.ndarray:
-        """The probed part's outputs (forward time), from the top's, through the transparent layers above."""
-        cell, hid = self.cell, self.cell.hidden_size
-        half = self.direction * hid
-        v = np.asarray(y, dtype=float)[..., half : half + hid]
-        top = cell.layers - 1
-        for level in range(top, self.level, -1):
-            part = level * cell.directions + self.direction
-            reverse = cell.is_reverse(part)
-            ones = np.ones_like(v)
-            step = {s: _natural(m, reverse) for s, m in self.top_step[part][call].items()} if level == top else {}
-            h = div(v, step.get("output", ones))
-            inside = step.get("cell", ones) * step.get("candidate", ones)
-            if cell.kind == "lstm":
-                a = atanh(div(atanh(h), inside))
-            elif cell.kind == "gru":
-                a = atanh(div(h, inside))
+    def down(self, direction: int, y: np.ndarray) -> np.ndarray:
+        """The outputs of the probed level's part in ``direction`` (forward time), from the top's, through the
+        transparent layers above."""
+        hid = self.cell.hidden_size
+        v = np.asarray(y, dtype=float)[..., direction * hid : (direction + 1) * hid]
+        for output, inside, weight in self._path(direction, v.shape[1]):
+            h = v if output is None else div(v, output)
+            if self.cell.kind == "lstm":
+                a = atanh(atanh(h) if inside is None else div(atanh(h), inside))
+            elif self.cell.kind == "gru":
+                a = atanh(h if inside is None else div(h, inside))
             else:
                 a = atanh(h)
-            m_in = self.found[part][call].input
-            m = 1.0 if m_in is None else _natural(m_in[self.through][..., half : half + hid], reverse)
-            v = div(a, self.weights[part] * m, self.floor)
+            v = div(a, weight, self.floor)
         return v
 
+    def _path(self, direction: int, batch: int) -> list:
+        """Per level above, from the top down: the masks a unit passes through on its way up, the same for every
+        probe of this level (the output mask, the masks inside the step, and its weight times its input mask)."""
+        if direction not in self.paths:
+            cell, hid, top = self.cell, self.cell.hidden_size, self.cell.layers - 1
+            half, path = direction * hid, []
+            for level in range(top, self.level, -1):
+                part = level * cell.directions + direction
+                reverse = cell.is_reverse(part)
+                step = {}
+                if level == top:  # the top's step masks, in this part's own time order: this direction's samples
+                    step = {
+                        s: _natural(m[:, direction * batch : (direction + 1) * batch], reverse)
+                        for s, m in self.top_step[0].items()
+                    }
+                inside = None
+                if "cell" in step or "candidate" in step:
+                    inside = step.get("cell", 1.0) * step.get("candidate", 1.0)
+                m_in = self.found[part][0].input
+                m = 1.0 if m_in is None else _natural(m_in[self.through][..., half : half + hid], reverse)
+                path.append((step.get("output"), inside, self.weights[part] * m))
+            self.paths[direction] = path
+        return self.paths[direction]
 
-def recover_stack(cell: Cell, steps: int, batch: int, calls: int, runner: Runner, eps: float) -> Recovered:
+
+def recover_stack(cell: Cell, steps: int, batch: int, runner: Runner, eps: float) -> Recovered:
+    """The masks of one call of a stack (``recover`` joins the calls along the batch), read a level at a time from
+    the top: ``Recovered.masks`` holds one list, a ``Masks`` per part."""
     found: list = [None] * cell.parts
-    top_step: dict = {}
-    cache: dict = {}
-    runs, notes = 0, []
-    counted = _CountingRunner(runner)
-    for index in reversed(range(cell.parts)):
-        level = index // cell.directions
-        probe = _StackProbe(cell, index, found, top_step, counted, 10 * float(np.sqrt(eps)), cache)
-        r = Recoverer(cell.layer(index), steps, batch, calls, probe, eps)
+    top_step: list = []
+    notes: list[str] = []
+    runs = 0
+    floor = 10 * float(np.sqrt(eps))
+    for level in reversed(range(cell.layers)):
+        probe = _LevelProbe(cell, level, found, top_step, runner, floor)
+        r = Recoverer(cell.layer(level * cell.directions), steps, cell.directions * batch, 1, probe, eps)
         if level > 0:
             r.alpha = _source_output(cell.kind)
         if level < cell.layers - 1:
             r.tol = max(TOL, r.floor)
         if level == cell.layers - 1:
             r.base()  # sites inside the step and the carried state are measured on the top layer
-            top_step[index] = r.step
+            top_step.append(r.step[0])
         r.gates()
         if level < cell.layers - 1:
             _reroute_inputs(r)
         result = r.result()
-        found[index] = result.masks
-        notes += [f"{site_name(cell, index)}: {n}" for n in result.notes]
-    runs = counted.runs
-    masks = [[found[i][call] for i in range(cell.parts)] for call in range(calls)]
+        runs += result.runs
+        (joined,) = result.masks
+        for index, masks in zip(probe.here, split_batch(joined, cell.directions)):
+            # a site is reported where its direction drops it (result() saw both directions as one)
+            found[index] = [Masks(**{s: masks.get(s) for s in masks.active_sites() if dropped(masks.get(s), r.tol)})]
+        notes += [f"layer {level + 1}: {n}" for n in result.notes]
     if cell.layers > 1:
         notes.append("below the top layer recurrent masks are measured where seen; the replay checks the rest")
-    return Recovered(masks=masks, runs=runs, notes=notes)
-
-
-def site_name(cell: Cell, index: int) -> str:
-    level, direction = divmod(index, cell.directions)
-    return f"layer {level + 1}" + (" reverse" if direction else "")
+    return Recovered(masks=[[found[i][0] for i in range(cell.parts)]], runs=runs, notes=notes)
 
 
 def _reroute_inputs(r: Recoverer) -> None:
     """Read the input masks still unknown through shifted units until none is left, or two more
     routings read nothing new (those elements have no effect on any output)."""
-    stalled = 0
+    stalled, rerouted = 0, set()
     for shift in range(1, r.cell.hidden_size):
         before = r.unknown_inputs()
         if before == 0 or stalled == 2:
-            return
+            break
         for gate in ORDER[r.cell.kind]:
             if any(np.isnan(a[r.cell.gate_index(gate)]).any() for a in r.input):
                 r.input_probe(gate, shift)
+                rerouted.add(gate)
         stalled = stalled + 1 if r.unknown_inputs() == before else 0
-
-
-class _CountingRunner:
-    """Counts the framework runs a stack's recovery makes (cached probes are not runs)."""
-
-    def __init__(self, runner: Runner) -> None:
-        self.runner, self.runs = runner, 0
-
-    def __call__(self, name: str, params, inputs: Sequence[CallInputs]) -> list[Trace]:
-        self.runs += 1
-        return self.runner(name, params, inputs)
+    for gate in rerouted:  # the new readings, snapped with the first ones (which are snapped already)
+        r.snap_inputs(gate)
