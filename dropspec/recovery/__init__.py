@@ -58,10 +58,15 @@ class _CallsAsBatch:
     def __call__(self, name: str, params, inputs: Sequence[CallInputs]) -> list[Trace]:
         (joined,) = inputs
 
+        batch = joined.x.shape[1] // self.calls
+
         def split(values: np.ndarray | None, axis: int) -> list:
             if values is None:
                 return [None] * self.calls
-            return [np.ascontiguousarray(v) for v in np.split(values, self.calls, axis=axis)]
+            before = (slice(None),) * (axis % values.ndim)
+            return [
+                np.ascontiguousarray(values[(*before, slice(n * batch, (n + 1) * batch))]) for n in range(self.calls)
+            ]
 
         # the batch axis: x is (T, B, I); h0 and c0 are (B, H), or (parts, B, H) in a stack
         parts = zip(split(joined.x, 1), split(joined.h0, -2), split(joined.c0, -2))
