@@ -54,6 +54,12 @@ SITES_OF: dict[str, tuple[str, ...]] = {
 }
 
 
+def batch_axis(site: str) -> int:
+    """The batch axis of one call's mask at ``site``: ``(G, T, B, ...)`` for the gated sites, ``(T, B, ...)`` else
+    (``weight_hh`` too, in its full per-step, per-sample form)."""
+    return 2 if site in GATED_SITES else 1
+
+
 @dataclass(frozen=True)
 class Cell:
     """Which cell, and its sizes. ``reset_after`` only matters for the GRU. With ``layers > 1`` it
@@ -425,7 +431,6 @@ def _join_masks(cell: Cell, masks: Sequence):
             continue
         if f.name == "weight_hh":
             return None
-        axis = 2 if f.name in GATED_SITES else 1
         filled = [np.ones_like(present) if v is None else np.asarray(v) for v in values]
-        joined = joined.with_site(f.name, np.concatenate(filled, axis=axis))
+        joined = joined.with_site(f.name, np.concatenate(filled, axis=batch_axis(f.name)))
     return joined

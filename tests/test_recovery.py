@@ -13,7 +13,8 @@ from dropspec.adapters.reference import ReferenceAdapter, reference_cases
 from dropspec.fingerprint import fingerprint
 from dropspec.masks import canonical_case
 from dropspec.recovery import probe_runs, recover
-from dropspec.reference import Cell
+from dropspec.recovery.probes import split_batch
+from dropspec.reference import Cell, Masks, _join_masks
 
 # weight_drop cases are read by their own probes, only under their claim: tests/test_recovery_weights.py. Call
 # modes draw the reference's masks as its eager cases do (boundary rates are read in tests/test_rates.py)
@@ -136,3 +137,20 @@ def test_a_gru_without_b_hn_is_recovered_exactly_with_that_bias_kept_at_zero() -
             seen = np.isfinite(got)
             assert seen.mean() > 0.5
             np.testing.assert_allclose(got[seen], want[seen], atol=1e-9, err_msg=site)
+
+
+def test_split_batch_cuts_joined_calls_back_into_each_calls_masks() -> None:
+    """Recovery reads the calls of a case as one batch and splits the masks back (``split_batch``): the exact
+    inverse of the oracle's joining of calls, at every site's batch axis, and a site one call leaves undropped
+    comes back as ones there."""
+    cell = Cell("lstm", 5, 4)
+    rng = np.random.default_rng(0)
+    first = Masks(input=rng.random((4, 3, 2, 5)), output=rng.random((3, 2, 4)))
+    second = Masks(input=rng.random((4, 3, 2, 5)), recurrent=rng.random((4, 3, 2, 4)))
+    got = split_batch(_join_masks(cell, [first, second]), 2)
+    np.testing.assert_array_equal(got[0].input, first.input)
+    np.testing.assert_array_equal(got[1].input, second.input)
+    np.testing.assert_array_equal(got[0].output, first.output)
+    np.testing.assert_array_equal(got[1].output, np.ones((3, 2, 4)))
+    np.testing.assert_array_equal(got[1].recurrent, second.recurrent)
+    np.testing.assert_array_equal(got[0].recurrent, np.ones((4, 3, 2, 4)))

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..case import CallInputs
 from ..masks import merges_carry_into_recurrent, site_shape
-from ..reference import STEP_SITES, Cell, Masks, Params, Trace
+from ..reference import STEP_SITES, Cell, Masks, Params, Trace, batch_axis
 
 Runner = Callable[[str, Params, Sequence[CallInputs]], list[Trace]]
 
@@ -76,12 +76,10 @@ def dropped(values: np.ndarray, tol: float = TOL) -> bool:
 
 def split_batch(masks: Masks, pieces: int) -> list[Masks]:
     """``masks`` of ``pieces * B`` samples, as the masks of each run of ``B`` samples, in order: the runs of calls or
-    the directions that a probe read as one batch."""
+    the directions that a probe read as one batch (the inverse of ``reference.run_calls``' joining)."""
     out: list[dict[str, np.ndarray]] = [{} for _ in range(pieces)]
     for site in masks.active_sites():
-        values = masks.get(site)
-        axis = 2 if site in ("input", "recurrent") else 1  # (G, T, B, I) and (G, T, B, H); (T, B, ...) elsewhere
-        for piece, part in zip(out, np.split(values, pieces, axis=axis)):
+        for piece, part in zip(out, np.split(masks.get(site), pieces, axis=batch_axis(site))):
             piece[site] = np.ascontiguousarray(part)
     return [Masks(**piece) for piece in out]
 
