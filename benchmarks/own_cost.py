@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import collections
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
 from dropspec import engine
-from dropspec.registry import load_adapter
+from dropspec.registry import UnknownAdapter, load_adapter
 
 PHASES = ("recover", "fingerprint", "run_calls", "run_cell", "training_sequence", "_random_calls", "check_traces")
 
@@ -43,8 +44,17 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10, help="how many of the costliest cases to list")
     args = parser.parse_args()
 
-    adapter = load_adapter(args.adapter)
+    try:
+        adapter = load_adapter(args.adapter)
+    except UnknownAdapter as exc:
+        sys.exit(f"own_cost.py: {exc}")
+    reason = adapter.unavailable_reason()
+    if reason is not None:
+        sys.exit(f"own_cost.py: adapter {args.adapter!r} cannot run in this Python: {reason}")
     cases = [c for c in adapter.cases() if args.k in c.id]
+    if not cases:
+        listing = f"dropspec run --adapter {args.adapter} --list"
+        sys.exit(f"own_cost.py: no case of {args.adapter!r} has {args.k!r} in its id (`{listing}` lists them)")
     real_run = adapter.run
     tape: dict[str, list] = collections.defaultdict(list)
 

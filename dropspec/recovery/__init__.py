@@ -57,7 +57,6 @@ class _CallsAsBatch:
 
     def __call__(self, name: str, params, inputs: Sequence[CallInputs]) -> list[Trace]:
         (joined,) = inputs
-
         batch = joined.x.shape[1] // self.calls
 
         def split(values: np.ndarray | None, axis: int) -> list:

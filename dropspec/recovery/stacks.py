@@ -76,7 +76,10 @@ class _LevelProbe:
         batch = joined.x.shape[1] // cell.directions
         x = joined.x[:, :batch]
         if not all(np.array_equal(x, joined.x[:, d * batch : (d + 1) * batch]) for d in range(1, cell.directions)):
-            raise ValueError("a stack probe gives both directions of a level the same input")
+            raise ValueError(
+                f"probe {name!r} gave the directions of stack level {self.level + 1} different inputs; a level's "
+                "directions are read by one run, so a probe must give them the same input"
+            )
         h0 = np.zeros((cell.parts, batch, cell.hidden_size))
         h0[here] = joined.h0.reshape(cell.directions, batch, cell.hidden_size)
         c0 = None
@@ -181,5 +184,5 @@ def _reroute_inputs(r: Recoverer) -> None:
                 r.input_probe(gate, shift)
                 rerouted.add(gate)
         stalled = stalled + 1 if r.unknown_inputs() == before else 0
-    for gate in rerouted:  # the new readings, snapped with the first ones (which are snapped already)
+    for gate in (g for g in ORDER[r.cell.kind] if g in rerouted):  # the new readings, with the first (snapped)
         r.snap_inputs(gate)
