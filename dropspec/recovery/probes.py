@@ -173,6 +173,7 @@ class Recoverer:
         self.recurrent = [np.full(site_shape(cell, "recurrent", steps, batch), np.nan) for _ in range(calls)]
         self.zoned_y: dict[int, np.ndarray] = {}  # per call, the outputs of the last probe read under zoneout
         self.zoned: dict[str, bool] = {}  # per zone site, whether ``zones`` found it (never run in a stack)
+        self.largest: dict[tuple[str, ...], float] = {}  # see ``_largest``
 
     # -- running probes -------------------------------------------------------------------
     def params(self, **biases: float) -> Params:
@@ -247,6 +248,7 @@ class Recoverer:
         for site in STEP_SITES:
             for call, values in enumerate(snap([self.step[c][site] for c in range(self.calls)])):
                 self.step[call][site] = values
+        self.largest.clear()
 
     def act(self, a: np.ndarray | float) -> np.ndarray:
         """The SimpleRNN's activation (``Cell.activation``), and its inverse below."""
@@ -315,6 +317,7 @@ class Recoverer:
         for call in range(self.calls):
             out = self.step[call]["output"]
             self.step[call]["output"] = np.where(np.all(np.isnan(out), axis=-1, keepdims=True), 0.0, out)
+        self.largest.clear()
 
     def _base_lstm(self) -> None:
         g0 = np.tanh(BETA)
@@ -421,8 +424,16 @@ class Recoverer:
         """A forget (LSTM) or update (GRU) gate value that keeps some memory, so the state fed to
         the next step never vanishes because one step's candidate was dropped, yet cannot grow:
         times the largest keep scale of the sites that multiply the memory, it stays below 1/2."""
-        scale = max(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in sites)
-        return min(0.5, 0.5 / max(scale, 1.0))
+        return min(0.5, 0.5 / max(self._largest(sites), 1.0))
+
+    def _largest(self, sites: tuple[str, ...]) -> float:
+        """The largest ``|value|`` of the step masks at ``sites``, over every call. Every gate probe asks for it,
+        and the step masks change only in ``base`` and ``_settle_without_bias``, which clear what was kept."""
+        if sites not in self.largest:
+            self.largest[sites] = max(
+                float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in sites
+            )
+        return self.largest[sites]
 
     def _readout_lstm(self, gate: str) -> Readout:
         g0 = np.tanh(BETA)
@@ -511,9 +522,7 @@ class Recoverer:
         # whatever the other masks are. Where a mask on the memory path scales the state up, z sits
         # mid-slope, and a positive recurrent weight would feed back (larger h, larger z, z * scale
         # above 1: the state runs away); a negative one makes the state settle instead.
-        scale = max(
-            1.0, *(float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in GRU_MEMORY_SITES)
-        )
+        scale = max(1.0, self._largest(GRU_MEMORY_SITES))
         center = float(logit(np.array((1 - 1 / (2 * self.steps)) / scale)))
 
         def update(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:

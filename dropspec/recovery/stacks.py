@@ -52,23 +52,24 @@ class _LevelProbe:
             scales = [np.nanmax(np.abs(m.input[self.through])) for m in found[upper] if m.input is not None]
             self.weights[upper] = 0.5 / max([1.0, *scales])
         self.paths: dict[int, list] = {}  # per direction, see ``_path``
+        self.others: list[Params] = []  # every part's parameters where no probe sits, see ``params``
 
     def params(self, probe: Params) -> list[Params]:
-        out, hid = [], self.cell.hidden_size
-        for i in range(self.cell.parts):
-            layer, level = self.cell.layer(i), i // self.cell.directions
-            if level == self.level:
-                out.append(probe)
-                continue
-            p = Params.zeros(layer)
-            for gate, value in _SOURCE[self.cell.kind].items():
-                p.b_ih[p.rows(layer, gate)] = value
-            if level > self.level:  # transparent: i = 1, f = 0, o = 1 (LSTM), z = 0, r = 1 (GRU)
-                half = (i % self.cell.directions) * hid
-                p.b_ih[p.rows(layer, _THROUGH[self.cell.kind])] = 0.0
-                p.w_ih[p.rows(layer, _THROUGH[self.cell.kind]), half : half + hid] = self.weights[i] * np.eye(hid)
-            out.append(p)
-        return out
+        """Every part's parameters for one probe of this level: the probe in this level's parts, the same constant
+        sources below and transparent layers above for every probe (built once)."""
+        if not self.others:
+            hid = self.cell.hidden_size
+            for i in range(self.cell.parts):
+                layer, level = self.cell.layer(i), i // self.cell.directions
+                p = Params.zeros(layer)
+                for gate, value in _SOURCE[self.cell.kind].items():
+                    p.b_ih[p.rows(layer, gate)] = value
+                if level > self.level:  # transparent: i = 1, f = 0, o = 1 (LSTM), z = 0, r = 1 (GRU)
+                    half = (i % self.cell.directions) * hid
+                    p.b_ih[p.rows(layer, _THROUGH[self.cell.kind])] = 0.0
+                    p.w_ih[p.rows(layer, _THROUGH[self.cell.kind]), half : half + hid] = self.weights[i] * np.eye(hid)
+                self.others.append(p)
+        return [probe if i in self.here else p for i, p in enumerate(self.others)]
 
     def __call__(self, name: str, probe: Params, calls: Sequence[CallInputs]) -> list[Trace]:
         cell, here = self.cell, list(self.here)
