@@ -174,6 +174,7 @@ class Recoverer:
         self.zoned_y: dict[int, np.ndarray] = {}  # per call, the outputs of the last probe read under zoneout
         self.zoned: dict[str, bool] = {}  # per zone site, whether ``zones`` found it (never run in a stack)
         self.largest: dict[tuple[str, ...], float] = {}  # see ``_largest``
+        self.ones: dict[str, bool] = {}  # per step site, whether it is 1 everywhere (see ``mask``)
 
     # -- running probes -------------------------------------------------------------------
     def params(self, **biases: float) -> Params:
@@ -199,7 +200,20 @@ class Recoverer:
 
     def h_seen(self, call: int, y: np.ndarray) -> np.ndarray:
         """``h_t`` behind the emitted output: ``y_t`` divided by the output mask."""
-        return div(y, self.step[call]["output"])
+        out = self.mask(call, "output")
+        return np.asarray(y, dtype=float) if out is None else div(y, out)
+
+    def mask(self, call: int, site: str) -> np.ndarray | None:
+        """The step mask at ``site``, or None where it is exactly 1 everywhere (no probe found it dropped): the
+        readouts then skip multiplying or dividing by it, which gives the same values at a fraction of the cost."""
+        if site not in self.ones:
+            self.ones[site] = all((self.step[c][site] == 1.0).all() for c in range(self.calls))
+        return None if self.ones[site] else self.step[call][site]
+
+    def _step_written(self) -> None:
+        """The step masks changed: what was kept of them (``mask``, ``_largest``) is computed again."""
+        self.ones.clear()
+        self.largest.clear()
 
     def state_fed(self, call: int, h: np.ndarray, h0: float) -> np.ndarray:
         """The state each step received: ``h_{t-1}``, times the carried mask where it is separable,
@@ -209,7 +223,10 @@ class Recoverer:
         prev = previous(h0, h)
         if merges_carry_into_recurrent(self.cell):
             return prev
-        return prev * previous(1.0, self.step[call]["carry_h"]) * self.step[call]["state_in"]
+        carried, fed = self.mask(call, "carry_h"), self.mask(call, "state_in")
+        if carried is not None:
+            prev = prev * previous(1.0, carried)
+        return prev if fed is None else prev * fed
 
     # -- zoneout: read first (recovery.zone), then every other probe sees through it ------------
     def zoning(self, site: str) -> bool:
@@ -248,7 +265,7 @@ class Recoverer:
         for site in STEP_SITES:
             for call, values in enumerate(snap([self.step[c][site] for c in range(self.calls)])):
                 self.step[call][site] = values
-        self.largest.clear()
+        self._step_written()
 
     def act(self, a: np.ndarray | float) -> np.ndarray:
         """The SimpleRNN's activation (``Cell.activation``), and its inverse below."""
@@ -317,7 +334,7 @@ class Recoverer:
         for call in range(self.calls):
             out = self.step[call]["output"]
             self.step[call]["output"] = np.where(np.all(np.isnan(out), axis=-1, keepdims=True), 0.0, out)
-        self.largest.clear()
+        self._step_written()
 
     def _base_lstm(self) -> None:
         g0 = np.tanh(BETA)
@@ -428,7 +445,7 @@ class Recoverer:
 
     def _largest(self, sites: tuple[str, ...]) -> float:
         """The largest ``|value|`` of the step masks at ``sites``, over every call. Every gate probe asks for it,
-        and the step masks change only in ``base`` and ``_settle_without_bias``, which clear what was kept."""
+        and the step masks change only in ``base`` and ``_settle_without_bias`` (see ``_step_written``)."""
         if sites not in self.largest:
             self.largest[sites] = max(
                 float(np.nanmax(np.abs(self.step[c][s]))) for c in range(self.calls) for s in sites
@@ -444,13 +461,17 @@ class Recoverer:
             return self.step[call]["cell"] * self.step[call]["candidate"]
 
         def memory(call: int, c_prev: np.ndarray) -> np.ndarray:  # m_cell * phi * c'_{t-1}
-            s = self.step[call]
-            return s["cell"] * phi * c_prev * previous(1.0, s["carry_c"])
+            cell, carried = self.mask(call, "cell"), self.mask(call, "carry_c")
+            out = phi * c_prev if cell is None else cell * phi * c_prev
+            return out if carried is None else out * previous(1.0, carried)
 
         def update(call: int, y: np.ndarray, c0: float) -> np.ndarray:
             """i_t g_t, from c_t = m_cell (phi c'_{t-1}) + k i_t g_t, with c read off h_t = tanh(c_t)."""
             c = atanh(self.h_seen(call, y))
-            return div(c - memory(call, self.c_before(call, c, c0)), k(call))
+            written = c - memory(call, self.c_before(call, c, c0))
+            if self.mask(call, "cell") is None and self.mask(call, "candidate") is None:
+                return written
+            return div(written, k(call))
 
         if gate == "g":
             return Readout(kept, lambda call, y, h0, c0: atanh(update(call, y, c0)), BETA)
@@ -472,10 +493,13 @@ class Recoverer:
 
         def forget(call: int, y: np.ndarray, h0: float, c0: float) -> np.ndarray:
             # c_t = m_cell (f_t c'_{t-1} + m_cand g0), read from h_t = tanh(c_t) at t and t-1
-            s = self.step[call]
+            cell, cand, carry = (self.mask(call, site) for site in ("cell", "candidate", "carry_c"))
             c = atanh(self.h_seen(call, y))
-            carried = self.c_before(call, c, c0) * previous(1.0, s["carry_c"])
-            return logit(div(div(c, s["cell"]) - s["candidate"] * g0, carried, self.floor))
+            carried = self.c_before(call, c, c0)
+            if carry is not None:
+                carried = carried * previous(1.0, carry)
+            inside = c if cell is None else div(c, cell)
+            return logit(div(inside - (g0 if cand is None else cand * g0), carried, self.floor))
 
         return Readout({**kept, "f": -1.0}, forget, -1.0)
 

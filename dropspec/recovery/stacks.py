@@ -125,9 +125,11 @@ class _LevelProbe:
                 reverse = cell.is_reverse(part)
                 step = {}
                 if level == top:  # the top's step masks, in this part's own time order: this direction's samples
+                    # (a mask of exact ones is left out: multiplying and dividing by it changes nothing)
                     step = {
                         s: _natural(m[:, direction * batch : (direction + 1) * batch], reverse)
                         for s, m in self.top_step[0].items()
+                        if not (m == 1.0).all()
                     }
                 inside = None
                 if "cell" in step or "candidate" in step:
