@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .masks import all_sites, base_site, merges_carry_into_recurrent, site_key
-from .recovery import TOL
+from .recovery import TOL, median
 from .reference import GATED_SITES, STEP_SITES, Cell, Masks
 
 COINCIDENCE = 1e-6  # below this chance, two equal masks mean one was reused, not redrawn
@@ -134,7 +134,7 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
     whole = bool(seen.all())
     finite = values.ravel() if whole else values[seen]
     kept = _first_kept(finite, 100_000)
-    scale = float(np.median(kept)) if kept.size else 0.0  # a sample: `binary` checks every value
+    scale = median(kept) if kept.size else 0.0  # a sample: `binary` checks every value
     off_scale = finite - scale
     np.abs(off_scale, out=off_scale)
     binary = bool(np.all((np.abs(finite) <= TOL) | (off_scale <= TOL * max(1.0, scale))))

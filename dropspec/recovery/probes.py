@@ -112,8 +112,9 @@ def previous(first: np.ndarray | float, seq: np.ndarray) -> np.ndarray:
 
 
 def median(values: np.ndarray) -> float:
-    """``np.median`` of a 1-d array without NaN, bit for bit, less its search for NaN (a partition less): medians of
-    recovered readings are much of a small case's recovery."""
+    """``np.median`` of a 1-d array without NaN, bit for bit, less its search for NaN: a partition less (medians of
+    recovered readings are much of a small case's recovery), and no import of ``numpy.ma``, which that search makes
+    the first time (8 ms, charged to whichever case comes first)."""
     half = values.size // 2
     if values.size % 2:
         return float(np.partition(values, half)[half])

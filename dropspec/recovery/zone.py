@@ -28,7 +28,7 @@ import numpy as np
 
 from ..case import CallInputs
 from ..masks import site_shape
-from .probes import GAMMA, SAT, TOL, atanh, div, plausible_mask, previous, snap
+from .probes import GAMMA, SAT, TOL, atanh, div, median, plausible_mask, previous, snap
 
 if TYPE_CHECKING:
     from .probes import Recoverer  # the probes of the other sites, which read through what is found here
@@ -160,8 +160,8 @@ def _match(
     """Fill ``v`` over the unseen run before step ``t`` where exactly one way of zoning leads from the last
     cell state seen (``anchor`` at step ``since``) to the one seen at ``t``; more than one, or none: NaN."""
     finite = v[:t][np.isfinite(v[:t]) & (np.abs(v[:t]) > 0.5)]
-    keep = float(np.median(finite)) if finite.size else 1.0
-    for first in np.unique(since[late]):
+    keep = median(finite) if finite.size else 1.0
+    for first in sorted(set(since[late].tolist())):  # np.unique's first call imports numpy.ma (8 ms)
         k = t - int(first)  # the steps first+1 .. t, whose masks are unknown
         where = late & (since == first)
         if k > LONGEST:
