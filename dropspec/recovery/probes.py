@@ -186,11 +186,12 @@ class Recoverer:
 
     def run(self, name: str, p: Params, h0: float = 0.0, c0: float = 0.0, x: float = ALPHA) -> list[np.ndarray]:
         shape = (self.batch, self.cell.hidden_size)
+        # constant inputs as read-only views of one value: the runner copies what it hands the framework
         inputs = [
             CallInputs(
-                x=np.full((self.steps, self.batch, self.cell.input_size), x),
-                h0=np.full(shape, h0),
-                c0=np.full(shape, c0) if self.cell.kind == "lstm" else None,
+                x=np.broadcast_to(float(x), (self.steps, self.batch, self.cell.input_size)),
+                h0=np.broadcast_to(float(h0), shape),
+                c0=np.broadcast_to(float(c0), shape) if self.cell.kind == "lstm" else None,
             )
             for _ in range(self.calls)
         ]
@@ -617,7 +618,8 @@ class Recoverer:
             sites = {"input": self.input[call], "recurrent": self.recurrent[call], **self.step[call]}
             kept = {}
             for site in self.cell.sites:
-                kept[site] = sites[site] if dropped(sites[site], self.tol) else None
+                untouched = site in STEP_SITES and self.mask(call, site) is None  # exact ones: known not dropped
+                kept[site] = None if untouched or not dropped(sites[site], self.tol) else sites[site]
             masks.append(Masks(**kept))
         # a site dropped in one call is reported for every call, so calls stay comparable
         for site in self.cell.sites:
