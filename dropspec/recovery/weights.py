@@ -98,14 +98,15 @@ class _WeightProbes:
         r, rows = self.r, self.rows(gate)
         ys = r.run(f"weight_hh.{gate}.{shift}", p, h0=GAMMA, c0=GAMMA)
         cols = (np.arange(self.hidden) + shift) % self.hidden
+        where = (slice(None), slice(None), rows.start + np.arange(self.hidden), cols)
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
             fed = r.state_fed(call, r.h_seen(call, y), GAMMA)[..., cols]  # the neighbour's h_{t-1}
             read = div(a - readout.center, readout.recurrent_weight * fed, r.floor)
-            known = self.weight[call][:, :, rows.start + np.arange(self.hidden), cols]
-            self.weight[call][:, :, rows.start + np.arange(self.hidden), cols] = np.where(
-                np.isfinite(read), read, known
-            )
+            seen = np.isfinite(read)
+            if not seen.all():  # keep what is known where this probe saw nothing (gathered only then: a large array)
+                read = np.where(seen, read, self.weight[call][where])
+            self.weight[call][where] = read
 
     def gate(self, gate: str) -> None:
         k = self.cell.gate_index(gate)
