@@ -239,8 +239,10 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
     def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
         obs.runs += 1
         started = time.perf_counter()
-        traces = adapter.run(case, params, calls, seed=case.seed, training=training)
-        obs.framework_seconds += time.perf_counter() - started  # the rest of the case's time is dropspec's
+        try:
+            traces = adapter.run(case, params, calls, seed=case.seed, training=training)
+        finally:  # a run that raises was the framework's time too; the rest of the case's time is dropspec's
+            obs.framework_seconds += time.perf_counter() - started
         return check_traces(case, calls, traces)
 
     try:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from dropspec.cli import main
 from dropspec.deviations import Deviations
-from dropspec.engine import Suite
+from dropspec.engine import Suite, observe
 from dropspec.spec import SpecError, default_spec
 
 from .fake_adapters import CrashesOnOneCase, HangsOnOneCase
@@ -223,3 +224,22 @@ def test_a_float64_case_of_a_float32_adapter_is_judged_at_float64_tolerance() ->
     case = next(iter(reference_cases()))
     assert tolerance(Float32(), case) == (2e-3, 2e-4)
     assert tolerance(Float32(), replace(case, dtype="float64")) == (1e-9, 1e-10)
+
+
+class _SlowThenRaises(CrashesOnOneCase):
+    """The framework spends 0.2 s in a run, then raises."""
+
+    def run(self, case, params, calls, *, seed, training):
+        time.sleep(0.2)
+        return super().run(case, params, calls, seed=seed, training=training)
+
+
+def test_a_run_that_raises_is_the_frameworks_time_not_dropspecs() -> None:
+    """dropspec's own share of a case (benchmarks/matrix_cost.py) is its time outside the adapter's runs: a run
+    that fails after building the model counts for the framework as one that returns."""
+    adapter = _SlowThenRaises()
+    crashed = adapter.cases()[0]
+    obs = observe(adapter, crashed)
+    assert obs.error is not None and obs.runs >= 1
+    assert obs.framework_seconds >= 0.2 * obs.runs
+    assert obs.seconds - obs.framework_seconds < 0.2
