@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .adapter import Adapter
-from .case import CallInputs, Case
+from .case import CALLS, CallInputs, Case
 from .deviations import Deviations
 from .fingerprint import (
     COINCIDENCE,
@@ -45,7 +45,6 @@ from .result import Result
 from .spec import SITE_CHECKS, Clause, Scheme, Spec, default_spec
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # frameworks colour their error messages
-CALLS = 2  # every run makes two consecutive calls, so resampling across calls is visible
 # the checks that do not read the recovered masks, so they stand when the seed does not reproduce a run
 SEED_INDEPENDENT = {"inference_matches_reference", "runs", "seed_reproducible"}
 

@@ -13,13 +13,14 @@ rate mode declares them (``rate_keys``, ``keep_keys``; see ``declared_rates``).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .adapter import Adapter
-from .case import Case
+from .case import CALLS, Case
 
 EAGER = "eager"
 
@@ -30,6 +31,9 @@ class Mode:
     kind: str  # compiled | unrolled | stateful | masked | seed_argument | reload | precision | batch | rate
     words: str  # how the mode reads in a label, after the configuration
     batch: int | None = None  # a mode that fixes the batch size
+    # a mode that sizes the batch instead: the narrowest site, one mask per sample (per sequence, shared by the
+    # gates), then holds at least this many units over a run's calls (``batch_for``)
+    draws: int | None = None
     rate: float | None = None  # a boundary-rate mode: every nonzero rate of the case set to this value
 
 
@@ -58,10 +62,11 @@ MODES: dict[str, Mode] = {
         Mode("batch_one", "batch", "with a batch of one", batch=1),
         # boundary rates (the issue's "0, a tiny rate, a large one, and 1.0"): every nonzero rate of the case set to
         # the mode's rate. Tiny is 0.01, not 1e-3: recovery reads a kept unit's value to 1e-3 (recovery.probes.TOL),
-        # so 1/(1-1e-3) could not be told from an unscaled 1 and the scale clause could not fail; its batch of 128
-        # gives a site of 8 units per sample about 20 dropped units over two calls (none at all: p < 1e-8)
+        # so 1/(1-1e-3) could not be told from an unscaled 1 and the scale clause could not fail. Its batch holds
+        # 2048 draws of the narrowest site over the two calls, however the framework draws: about 20 dropped units
+        # (none at all: p = 0.99^2048 < 1e-8). That is a batch of 128 for 8 units, 64 for 16.
         Mode("rate_zero", "rate", "with every rate set to 0", rate=0.0),
-        Mode("rate_tiny", "rate", "with every rate set to 0.01 (a batch of 128)", batch=128, rate=0.01),
+        Mode("rate_tiny", "rate", "with every rate set to 0.01 (a batch of {batch})", rate=0.01, draws=2048),
         Mode("rate_large", "rate", "with every rate set to 0.9", rate=0.9),
         Mode("rate_one", "rate", "with every rate set to 1.0", rate=1.0),
         # the modes of PaddlePaddle, Haiku, Equinox and TF's DropoutWrapper, whose names the ones above do not fit
@@ -107,10 +112,11 @@ def with_mode(case: Case, name: str, adapter: Adapter | type[Adapter]) -> Case:
                 f"{sorted(keep)}; add the key that holds the case's rate to the declaration"
             )
         title = replace(case, config=config).title if not case.label else rate_in_label(case, m.rate, keep)
+    batch = batch_for(m, case)
     return replace(
         case,
         id=f"{case.id}+{name}",
-        label=f"{title}, {m.words}",
+        label=f"{title}, {m.words.format(batch=batch)}",
         claim=claim,
         config={**config, "mode": name},
         mode=name,
@@ -118,8 +124,18 @@ def with_mode(case: Case, name: str, adapter: Adapter | type[Adapter]) -> Case:
         mode_group=None if m.rate is not None else case.id,
         flag_group=None,
         rate_group=None,
-        batch=m.batch or case.batch,
+        batch=batch,
     )
+
+
+def batch_for(m: Mode, case: Case) -> int:
+    """The batch of ``case`` called in mode ``m``: the mode's own, or the smallest that gives the narrowest site
+    ``m.draws`` units over the calls when each sample draws one mask for it (more draws: a site per step or per
+    gate), or the case's."""
+    if m.draws is not None:
+        narrowest = min(case.cell.input_size, case.cell.hidden_size)
+        return max(case.batch, math.ceil(m.draws / (CALLS * narrowest)))
+    return m.batch or case.batch
 
 
 class UndeclaredRates(ValueError):

@@ -4,6 +4,7 @@ rewritten, and how the engine records a layer that refuses rate 1.0 (a refusal, 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -48,6 +49,17 @@ def test_a_rate_mode_rewrites_the_claim_the_config_and_the_label() -> None:
     tiny = with_mode(case, "rate_tiny", KerasTFAdapter)
     assert tiny.batch == 128 and tiny.claim.rates == {"input": 0.01, "recurrent": 0.01}
     assert tiny.flag_group is None and tiny.rate_group is None
+    assert tiny.label.endswith("with every rate set to 0.01 (a batch of 128)")
+
+
+@pytest.mark.parametrize(("inputs", "units", "batch"), [(8, 8, 128), (16, 16, 64), (64, 64, 16), (8, 64, 128)])
+def test_the_tiny_rate_batch_gives_the_narrowest_site_2048_draws(inputs: int, units: int, batch: int) -> None:
+    # one mask per sample at a site of min(inputs, units) units, over two calls: about 20 dropped at 0.01
+    case = next(c for c in keras_cases(use_cudnn=True) if c.id == "lstm-layer-both-impl2")
+    cell = replace(case.cell, input_size=inputs, hidden_size=units)
+    tiny = with_mode(replace(case, cell=cell, batch=4), "rate_tiny", KerasTFAdapter)
+    assert tiny.batch == batch and tiny.batch * 2 * min(inputs, units) >= 2048
+    assert tiny.label.endswith(f"(a batch of {batch})")
 
 
 class Undeclared(ReferenceAdapter):
