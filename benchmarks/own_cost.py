@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 
 from dropspec import engine
+from dropspec.heap import keep_freed_memory
 from dropspec.registry import UnknownAdapter, load_adapter
 
 PHASES = ("recover", "fingerprint", "run_calls", "run_cell", "training_sequence", "_random_calls", "check_traces")
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="replays per case; the fastest counts")
     parser.add_argument("--top", type=int, default=10, help="how many of the costliest cases to list")
     args = parser.parse_args()
+    keep_freed_memory()  # as the worker process of a matrix run does
 
     try:
         adapter = load_adapter(args.adapter)

@@ -187,8 +187,9 @@ def check_traces(case: Case, calls: Sequence[CallInputs], traces: Sequence[Trace
                 shape = None if got is None else np.shape(got)
                 raise ContractError(f"{where}: returned {name} has shape {shape}, but should be {np.shape(initial)}")
         for name, value in (("y", y), *((name, got) for name, got, _ in states)):
-            bad = ~np.isfinite(value)  # in the framework's own dtype: no float64 copy of every output
-            if bad.any():
+            finite = np.isfinite(value)  # in the framework's own dtype: no float64 copy of every output
+            if not finite.all():
+                bad = ~finite
                 raise ContractError(f"{where}: {int(bad.sum())} of {bad.size} values of {name} are NaN or infinite")
     return traces
 

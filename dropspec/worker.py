@@ -18,6 +18,8 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
+from .heap import keep_freed_memory
+
 if TYPE_CHECKING:
     from .adapter import Adapter
     from .spec import Spec
@@ -42,6 +44,7 @@ def error_record(kind: str, message: str, trace: str = "") -> dict[str, str]:
 
 def _serve(observe: Observe, adapter: Adapter, spec: Spec, conn: Connection) -> None:
     """The worker's loop: observe each case id it is sent, send the observation back."""
+    keep_freed_memory()  # before any case: see dropspec.heap
     cases = None
     conn.send("ready")
     while True:

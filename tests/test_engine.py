@@ -243,3 +243,17 @@ def test_a_run_that_raises_is_the_frameworks_time_not_dropspecs() -> None:
     assert obs.error is not None and obs.runs >= 1
     assert obs.framework_seconds >= 0.2 * obs.runs
     assert obs.seconds - obs.framework_seconds < 0.2
+
+
+def test_the_worker_keeps_freed_memory_only_where_glibc_allows_and_the_user_did_not_choose(monkeypatch) -> None:
+    import platform
+
+    from dropspec import heap
+
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own glibc setting wins
+    assert heap.keep_freed_memory() is False
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_")
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert heap.keep_freed_memory() is glibc
+    monkeypatch.setattr(heap.platform, "system", lambda: "Darwin")
+    assert heap.keep_freed_memory() is False

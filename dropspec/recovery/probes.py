@@ -71,7 +71,7 @@ def dropped(values: np.ndarray, tol: float = TOL) -> bool:
     """Whether a site's recovered values drop anything: some finite value is not 1 (within ``tol``)."""
     with np.errstate(invalid="ignore"):
         off = np.abs(values - 1.0) > tol  # NaN compares False
-    return bool(np.any(off & np.isfinite(values)))
+    return bool(off.any() and np.isfinite(values[off]).any())
 
 
 def split_batch(masks: Masks, pieces: int) -> list[Masks]:
@@ -104,7 +104,11 @@ def logit(v: np.ndarray) -> np.ndarray:
     # one logarithm instead of log(v) - log1p(-v): 1 - v is exact where v is near 1 (Sterbenz), so the ratio loses
     # nothing that matters, and the log is much of an LSTM readout's cost
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.log(v / (1.0 - v))
+        out = 1.0 - v
+        if not isinstance(out, np.ndarray):  # a scalar
+            return np.log(v / out)
+        np.divide(v, out, out=out)  # in place: no temporary array per operation
+        return np.log(out, out=out)
 
 
 def previous(first: np.ndarray | float, seq: np.ndarray) -> np.ndarray:
@@ -143,19 +147,26 @@ def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
 def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     """Round a site's recovered values to the mask they measure: 0, or the one keep value (1 when
     within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
-    if all((a == 1.0).all() for a in arrays):  # a site no probe wrote to (or that reads 1 everywhere)
+    if all(a.flat[0] == 1.0 and (a == 1.0).all() for a in arrays):  # a site no probe wrote to (or all 1)
         return arrays
     sample = np.concatenate([a.ravel()[:100_000] for a in arrays])
     sample = sample[np.isfinite(sample) & (np.abs(sample) > tol)]
     scale = median(sample) if sample.size else 1.0  # all kept values agree, or nothing is snapped
     limit = tol * max(1.0, abs(scale))
+    zeros = []
     for a in arrays:
         with np.errstate(invalid="ignore"):
-            wrong = (np.abs(a) > tol) & (np.abs(a - scale) > limit)  # NaN compares False: not wrong
-        if wrong.any():
+            zero = np.abs(a) <= tol  # NaN compares False: not zero, and not wrong below
+            wrong = np.abs(a - scale) > limit
+        wrong &= ~zero
+        if wrong.any():  # an infinite value is wrong: none is left below
             return arrays
+        zeros.append(zero)
     scale = 1.0 if abs(scale - 1.0) <= tol else scale
-    return [np.where(np.isfinite(a), np.where(np.abs(a) <= tol, 0.0, scale), np.nan) for a in arrays]
+    out = [np.where(zero, 0.0, scale) for zero in zeros]
+    for a, snapped in zip(arrays, out):
+        snapped[np.isnan(a)] = np.nan
+    return out
 
 
 class Recoverer:
@@ -585,8 +596,13 @@ class Recoverer:
             for call, y in enumerate(ys):
                 a = readout.inverse(call, self.unzone(call, y, GAMMA), GAMMA, GAMMA)
                 read = (a[..., :n] - readout.center) / (W_IN * self.alpha)
+                if shift == 0:  # the first reading of these columns: nothing is known yet
+                    self.input[call][k][..., start : start + n] = read
+                    continue
                 known = self.input[call][k][..., columns]
-                self.input[call][k][..., columns] = np.where(np.isfinite(known), known, read)
+                unknown = ~np.isfinite(known)
+                known[unknown] = read[unknown]
+                self.input[call][k][..., columns] = known
         if shift == 0:
             self.snap_inputs(gate)
 
