@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .masks import all_sites, base_site, merges_carry_into_recurrent, site_key
-from .recovery import TOL, median
+from .recovery import TOL, first_kept, median
 from .reference import GATED_SITES, STEP_SITES, Cell, Masks
 
 COINCIDENCE = 1e-6  # below this chance, two equal masks mean one was reused, not redrawn
@@ -117,23 +117,13 @@ def _weight_stack(arrays: list) -> np.ndarray:
     return out.reshape(len(arrays), 1, *lead, rows * cols)
 
 
-def _first_kept(finite: np.ndarray, n: int) -> np.ndarray:
-    """The first ``n`` values of ``finite`` that are not 0: read from a prefix where it holds them, so a long
-    mask is not copied whole for a sample."""
-    head = finite[: 4 * n]
-    kept = head[np.abs(head) > TOL]
-    if kept.size < n and head.size < finite.size:
-        kept = finite[np.abs(finite) > TOL]
-    return kept[:n]
-
-
 def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
     """``values`` is ``(calls, gates, T, B, units)``."""
     # most sites are observed whole: then no element needs leaving out, and the passes below read ``values`` as it is
     seen = np.isfinite(values)
     whole = bool(seen.all())
     finite = values.ravel() if whole else values[seen]
-    kept = _first_kept(finite, 100_000)
+    kept = first_kept(finite)
     scale = median(kept) if kept.size else 0.0  # a sample: `binary` checks every value
     off_scale = finite - scale
     np.abs(off_scale, out=off_scale)

@@ -15,12 +15,14 @@ variables, nothing changes.
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import platform
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 MMAP_THRESHOLD = 64 << 20  # blocks below this come from the heap, whose pages stay mapped
 TRIM_THRESHOLD = 256 << 20  # the free memory the heap keeps at its top before it shrinks
+RESERVE = 48 << 20
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
@@ -35,4 +37,9 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
+        return False
+    block = bytearray(RESERVE)
+    block[:: mmap.PAGESIZE] = bytes(len(range(0, RESERVE, mmap.PAGESIZE)))
+    del block
+    return True

@@ -214,7 +214,16 @@ class Trace:
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
     # tanh form: no overflow warnings, and exactly 0 or 1 when saturated in float64
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+    return _sigmoid_in_place(np.asarray(0.5 * a))  # asarray: 0.5 times a 0-d array is a scalar
+
+
+def _sigmoid_in_place(half: np.ndarray) -> np.ndarray:
+    """``sigmoid(a)`` from ``half = 0.5 * a``, written over ``half``: the same values as ``0.5 * (1 + tanh(half))``
+    without a temporary array per operation (the oracle's steps are many operations on small arrays)."""
+    np.tanh(half, out=half)
+    half += 1.0
+    half *= 0.5
+    return half
 
 
 def _shared_over_gates(mask: np.ndarray | None) -> bool:
@@ -306,12 +315,17 @@ def forward(
             a = x_proj[t] + _recurrent_projection(cell, w_t, b_step, h_tm1, rec_t, rec_shared)
             h = np.tanh(a) if cell.activation == "tanh" else a
         elif cell.kind == "lstm":
-            a = x_proj[t] + _recurrent_projection(cell, w_t, b_step, h_tm1, rec_t, rec_shared)
-            # the sigmoid of all four gates in one call (g's is unused): per-call overhead dominates at small H
-            i, f, _, o = _gate_views(sigmoid(a), 4)
+            a = _recurrent_projection(cell, w_t, b_step, h_tm1, rec_t, rec_shared)  # a fresh array, changed in place
+            a += x_proj[t]
             g = np.tanh(a[:, 2 * hidden : 3 * hidden])
-            c = _times(m.cell, t, f * c_tm1 + i * _times(m.candidate, t, g))
-            h = o * np.tanh(c)
+            # the sigmoid of all four gates in one call (g's is unused): per-call overhead dominates at small H
+            a *= 0.5
+            i, f, _, o = _gate_views(_sigmoid_in_place(a), 4)
+            c = f * c_tm1
+            c += i * _times(m.candidate, t, g)
+            c = _times(m.cell, t, c)
+            h = np.tanh(c)
+            h *= o
             if m.zone_c is not None:  # zoneout: h~_t above reads the unzoned c~_t
                 c = m.zone_c[t] * c + (1.0 - m.zone_c[t]) * c_tm1  # exactly c or c_tm1 where u is 1 or 0
         else:

@@ -12,12 +12,12 @@ import numpy as np
 
 from ..case import CallInputs
 from ..reference import Cell, Trace
-from .probes import GAMMA, SAT, TOL, Recovered, Recoverer, Runner, median, split_batch
+from .probes import GAMMA, SAT, TOL, Recovered, Recoverer, Runner, first_kept, median, split_batch
 from .stacks import recover_stack
 from .weights import recover_weight_hh
 from .zone import read_zones
 
-__all__ = ["GAMMA", "SAT", "TOL", "Recovered", "Runner", "median", "probe_runs", "recover"]
+__all__ = ["GAMMA", "SAT", "TOL", "Recovered", "Runner", "first_kept", "median", "probe_runs", "recover"]
 
 
 def recover(

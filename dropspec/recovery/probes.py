@@ -38,6 +38,9 @@ W_REC = 0.2  # probe recurrent weight
 W_NR = 0.5  # GRU reset-before r probe: n_t = tanh(0.2 + 0.5 r s_{t-1})
 MEMORY = -2.0  # forget / update gate pre-activation of the memory probes (0.12)
 TOL = 1e-3  # relative tolerance of "equal" between recovered mask values
+# kept values a keep scale is the median of: they agree to TOL (every value is checked against it), so more only
+# moves the scale in digits past the framework's precision
+SAMPLE = 4096
 GRU_MEMORY_SITES = ("carry_h", "state_in")  # the masks that multiply a GRU's memory path z * h_{t-1}
 DRIVE = 0.5  # a SimpleRNN without bias: what all inputs together add to a unit's pre-activation (about BETA)
 
@@ -128,6 +131,18 @@ def median(values: np.ndarray) -> float:
     return float((part[half - 1] + part[half]) / 2)
 
 
+def first_kept(values: np.ndarray, tol: float = TOL, n: int = SAMPLE) -> np.ndarray:
+    """The first ``n`` finite values of ``values`` that are not 0, read from a prefix where it holds them: the
+    sample a keep scale is the median of, without a pass over a long mask (its every value is checked against
+    the scale after)."""
+    flat = values.ravel()
+    head = flat[: 4 * n]
+    kept = head[np.isfinite(head) & (np.abs(head) > tol)]
+    if kept.size < n and head.size < flat.size:
+        kept = flat[np.isfinite(flat) & (np.abs(flat) > tol)]
+    return kept[:n]
+
+
 def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
     """True when the finite values are 0 or one common keep value, and that value is 1 when
     nothing is dropped (a constant rescale of every unit is not a mask)."""
@@ -138,7 +153,7 @@ def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
     kept = v[~zero]
     if kept.size == 0:
         return True
-    scale = median(kept)
+    scale = median(first_kept(kept, tol))
     if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
         return False
     return bool(zero.any()) or abs(scale - 1.0) <= tol
@@ -149,8 +164,7 @@ def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
     if all(a.flat[0] == 1.0 and (a == 1.0).all() for a in arrays):  # a site no probe wrote to (or all 1)
         return arrays
-    sample = np.concatenate([a.ravel()[:100_000] for a in arrays])
-    sample = sample[np.isfinite(sample) & (np.abs(sample) > tol)]
+    sample = np.concatenate([first_kept(a, tol) for a in arrays])
     scale = median(sample) if sample.size else 1.0  # all kept values agree, or nothing is snapped
     limit = tol * max(1.0, abs(scale))
     zeros = []
