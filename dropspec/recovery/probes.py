@@ -146,15 +146,17 @@ def first_kept(values: np.ndarray, tol: float = TOL, n: int = SAMPLE) -> np.ndar
 def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
     """True when the finite values are 0 or one common keep value, and that value is 1 when
     nothing is dropped (a constant rescale of every unit is not a mask)."""
-    v = values[np.isfinite(values)]
-    if v.size == 0:
+    finite = np.isfinite(values)
+    v = values if finite.all() else values[finite]  # no copy of a site observed whole
+    sample = first_kept(v, tol)
+    if sample.size == 0:  # no value, or all of them 0
         return True
+    scale = median(sample)
     zero = np.abs(v) <= tol
-    kept = v[~zero]
-    if kept.size == 0:
-        return True
-    scale = median(first_kept(kept, tol))
-    if not np.all(np.abs(kept - scale) <= tol * max(1.0, abs(scale))):
+    with np.errstate(invalid="ignore"):
+        wrong = np.abs(v - scale) > tol * max(1.0, abs(scale))
+    wrong &= ~zero
+    if wrong.any():
         return False
     return bool(zero.any()) or abs(scale - 1.0) <= tol
 
