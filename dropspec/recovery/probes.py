@@ -164,8 +164,14 @@ def plausible_mask(values: np.ndarray, tol: float = TOL) -> bool:
 def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
     """Round a site's recovered values to the mask they measure: 0, or the one keep value (1 when
     within ``tol`` of it). Values that are not 0-or-one-value are left as measured."""
+    return snap_to(arrays, tol)[0]
+
+
+def snap_to(arrays: list[np.ndarray], tol: float = TOL) -> tuple[list[np.ndarray], float | None]:
+    """``snap``, and the keep value it rounded the kept values to; None where it left them as measured (some
+    value is neither 0 nor the keep value: not a mask)."""
     if all(a.flat[0] == 1.0 and (a == 1.0).all() for a in arrays):  # a site no probe wrote to (or all 1)
-        return arrays
+        return arrays, 1.0
     sample = np.concatenate([first_kept(a, tol) for a in arrays])
     scale = median(sample) if sample.size else 1.0  # all kept values agree, or nothing is snapped
     limit = tol * max(1.0, abs(scale))
@@ -176,13 +182,13 @@ def snap(arrays: list[np.ndarray], tol: float = TOL) -> list[np.ndarray]:
             wrong = np.abs(a - scale) > limit
         wrong &= ~zero
         if wrong.any():  # an infinite value is wrong: none is left below
-            return arrays
+            return arrays, None
         zeros.append(zero)
     scale = 1.0 if abs(scale - 1.0) <= tol else scale
     out = [np.where(zero, 0.0, scale) for zero in zeros]
     for a, snapped in zip(arrays, out):
         snapped[np.isnan(a)] = np.nan
-    return out
+    return out, scale
 
 
 class Recoverer:

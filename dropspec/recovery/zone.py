@@ -28,7 +28,7 @@ import numpy as np
 
 from ..case import CallInputs
 from ..masks import site_shape
-from .probes import GAMMA, SAT, TOL, atanh, div, median, plausible_mask, previous, snap
+from .probes import GAMMA, SAT, TOL, atanh, div, median, previous, snap_to
 
 if TYPE_CHECKING:
     from .probes import Recoverer  # the probes of the other sites, which read through what is found here
@@ -69,12 +69,12 @@ def _diagonal(r: Recoverer, p, gate: str, weight: float) -> None:
 
 
 def accept(values: list[np.ndarray]) -> list[np.ndarray] | None:
-    """The snapped masks when every call's reading is a zone mask (0 or one keep value, some finite), else None."""
-    snapped = snap(values)
-    joined = np.concatenate([v.ravel() for v in snapped])
-    if not np.isfinite(joined).any() or not plausible_mask(joined):
+    """The snapped masks when every call's reading is a zone mask (0 or one keep value, some finite, and some 0
+    unless the keep value is 1: a rescale of every unit is not a mask), else None."""
+    snapped, scale = snap_to(values)
+    if scale is None or not any(np.isfinite(v).any() for v in snapped):
         return None
-    return snapped
+    return snapped if scale == 1.0 or any((v == 0.0).any() for v in snapped) else None
 
 
 def read_zones(r: Recoverer) -> None:
