@@ -1,6 +1,6 @@
 """dropspec repro: `common.mapping.inference_matches_reference` (MUST) on dropout_wrapper
     tf.nn.RNNCellDropoutWrapper(tf_keras.layers.LSTMCell(64), input_keep_prob=0.99), with every rate set to
-    0.01 (a batch of 128)
+    0.01 (a batch of 16)
 
 Rule: With training=False, two calls on the same inputs MUST give identical outputs, equal to the reference
     cell without dropout within the case's tolerance (float32: rtol 2e-3, atol 2e-4; float64: rtol 1e-9, atol
@@ -35,7 +35,7 @@ import tensorflow as tf
 import tf_keras
 
 # tf.nn.RNNCellDropoutWrapper(tf_keras.layers.LSTMCell(64), input_keep_prob=0.99), with every rate set to 0.01 (a batch
-# of 128)
+# of 16)
 CONFIG = {
     "api": "keras2",
     "cell": "LSTMCell",
@@ -161,13 +161,13 @@ def forward(model, x, h0, c0, training):
 
 # --- the check: numpy only ---
 KIND = "lstm"
-T, B, D, H = 8, 128, 64, 64  # steps, batch, input width, hidden units
+T, B, D, H = 8, 16, 64, 64  # steps, batch, input width, hidden units
 SEED = 7
 CHECK = "inference_matches_reference"
 TAG = (
     "[common.mapping.inference_matches_reference; dropout_wrapper "
     "tf.nn.RNNCellDropoutWrapper(tf_keras.layers.LSTMCell(64), input_keep_prob=0.99), with every "
-    "rate set to 0.01 (a batch of 128), seed=7]"
+    "rate set to 0.01 (a batch of 16), seed=7]"
 )
 
 

@@ -11,7 +11,7 @@ its rule: drop probability ``p``, one mask per gate or ``shared``, resampled ``p
 
 import numpy as np
 
-# lstm(scheme='variational', p_input=0.01, p_recurrent=0.01), with every rate set to 0.01 (a batch of 128)
+# lstm(scheme='variational', p_input=0.01, p_recurrent=0.01), with every rate set to 0.01 (a batch of 64)
 CONFIG = {
     "kind": "lstm",
     "reset_after": True,

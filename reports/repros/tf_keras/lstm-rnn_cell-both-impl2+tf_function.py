@@ -1,12 +1,13 @@
-"""dropspec repro: `common.replay.explained` (MUST) on tf_keras keras.layers.RNN(keras.layers.LSTMCell(8,
+"""dropspec repro: `common.modes.masks` (MUST) on tf_keras keras.layers.RNN(keras.layers.LSTMCell(8,
     dropout=0.25, recurrent_dropout=0.25, implementation=2), return_sequences=True, return_state=True), called
     in a tf.function
 
-Rule: The masks recovered from a seeded run MUST explain a run with random parameters and the same seed: the
-    reference driven by them equals the framework within the case's tolerance.
-Source: Srivastava et al. (2014), Dropout: A Simple Way to Prevent Neural Networks from Overfitting, section
-    4: 'r_j ~ Bernoulli(p)', 'ỹ = r * y': dropout multiplies units by a random mask, so a mask at each site
-    accounts for the whole effect
+Rule: A call mode (compiled, unrolled, stateful, masked or packed input, an explicit seed argument, a
+    precision policy, a batch of one) MUST NOT change which masks are drawn: the dropped sites, their
+    resampling, gate and batch sharing and scale, and the carried state, are those of the same configuration
+    called eagerly.
+Source: dropspec; keras-team/keras#20276 (GRU recurrent_dropout, fixed in 3.8) and the cuDNN path that applied
+    input dropout at inference (Keras 3.4-3.8)
 Documented as: variational with rates {"input": 0.25, "recurrent": 0.25}; Keras documents `dropout` as "Float
     between 0 and 1. Fraction of the units to drop for the linear transformation of the inputs." and
     `recurrent_dropout` as "Float between 0 and 1. Fraction of the units to drop for the linear transformation
@@ -259,9 +260,27 @@ KIND = "lstm"
 T, B, D, H = 8, 16, 8, 8  # steps, batch, input width, hidden units
 SEED = 7
 RATES = {"input": 0.25, "recurrent": 0.25}  # documented drop rate per site
-CHECK = "replay_explained"
+LABEL = (
+    "keras.layers.RNN(keras.layers.LSTMCell(8, dropout=0.25, recurrent_dropout=0.25, "
+    "implementation=2), return_sequences=True, return_state=True), called in a tf.function"
+)
+PARTNERS = [
+    (
+        "keras.layers.RNN(keras.layers.LSTMCell(8, dropout=0.25, recurrent_dropout=0.25, "
+        "implementation=2), return_sequences=True, return_state=True)",
+        {"input": 0.25, "recurrent": 0.25},
+        {
+            "layer": "LSTMCell",
+            "args": {"units": 8, "dropout": 0.25, "recurrent_dropout": 0.25, "implementation": 2},
+            "harness": "rnn",
+            "rnn_args": {"return_sequences": True, "return_state": True},
+            "input_shape": [16, 8, 8],
+        },
+    ),
+]  # (label, rates, CONFIG) of the group's other cases
+CHECK = "mode_invariance"
 TAG = (
-    "[common.replay.explained; tf_keras keras.layers.RNN(keras.layers.LSTMCell(8, dropout=0.25, "
+    "[common.modes.masks; tf_keras keras.layers.RNN(keras.layers.LSTMCell(8, dropout=0.25, "
     "recurrent_dropout=0.25, implementation=2), return_sequences=True, return_state=True), called "
     "in a tf.function, seed=7]"
 )
@@ -278,7 +297,9 @@ SAT, BETA, GAMMA, W = 40.0, 0.5, 0.5, 0.5  # saturating bias (sigmoid = 0 or 1 e
 ZC = float(np.log(2 * T - 1))  # GRU update-gate bias: z = 1 - 1/(2T), the state fades slowly
 GATES = {"rnn": "h", "lstm": "ifgo", "gru": "rzn"}[KIND]
 MAIN = {"rnn": "h", "lstm": "g", "gru": "n"}[KIND]  # a gate read without memory
+SECOND = {"rnn": None, "lstm": "i", "gru": "z"}[KIND]  # another gate, to compare the masks gates see
 SAME_READER = {"candidate": "output", "cell": "output", "state_in": "memory"}  # else SITE_mask reads a site
+DESCRIBED = ("input", "recurrent", "output", "carry_h", "state_in")  # the sites a group check compares
 
 
 def logit(v):
@@ -347,14 +368,22 @@ def readout(gate, center):
     return {"r": SAT, "z": center, "n": 0.0}, lambda y, prev: logit(y / prev)  # gate z, n = 0: h_t = z_t * h_(t-1)
 
 
-def carry_h_mask(site, gate, config, rates):
-    """The state a step received over the one emitted before it; the last: returned over emitted."""
-    biases, inverse = readout(MAIN, BETA)
+def input_mask(site, gate, config, rates, fed=None):
+    """The input or recurrent mask `gate` sees: a weight W on that gate's input (or state), read back from y.
+    `fed` is the mask on the state fed to each step, where there is one."""
+    center = ZC if gate == "z" else (BETA if site == "recurrent" and gate != "i" else 0.0)
+    biases, inverse = readout(gate, center)
+    params = probe(biases, w_in=gate if site == "input" else None, w_rec=gate if site == "recurrent" else None)
     out = []
-    for y, h, _c in seen(run(probe(biases, w_rec=MAIN), config=config), config, rates):
-        received = (inverse(y, None) - BETA) / W
-        out.append(np.concatenate([received[1:] / y[:-1], (h / y[-1])[None]]))
+    for n, (y, _h, _c) in enumerate(seen(run(params, config=config), config, rates)):
+        prev = previous(GAMMA, y)  # the state each step received: the previous output, h0 first
+        prev = prev if fed is None else prev * fed[n]
+        out.append((inverse(y, prev) - center) / (W * (1.0 if site == "input" else prev)))
     return np.array(out)
+
+
+def recurrent_mask(site, gate, config, rates):
+    return input_mask(site, gate, config, rates, fed_mask(config, rates))
 
 
 def memory_mask(site="state_in", gate=None, config=CONFIG, rates=RATES):
@@ -368,6 +397,49 @@ def memory_mask(site="state_in", gate=None, config=CONFIG, rates=RATES):
     return np.array([(np.arctanh(y) - np.tanh(BETA)) / 0.5 / previous(GAMMA, np.arctanh(y)) for y, h, c in outs])
 
 
+def fed_mask(config, rates):
+    """GRU: the mask on the state fed to each step (h dropped before the cell), or None. Only such a mask drops
+    the initial state on the memory path."""
+    if KIND != "gru":
+        return None
+    m = memory_mask("state_in", None, config, rates)
+    return m if dropped(m[:, :1]).any() else None
+
+
+def structure(m):
+    """(resample, batch sharing, kept value, values are 0 or one kept value) of a mask (calls, T, B, units)."""
+    d = dropped(m)
+    if np.any(d != d[:, :1]):
+        resample = "per_step"
+    elif np.array_equal(d[0], d[1]):
+        resample = "reused_across_calls"
+    else:
+        resample = "per_sequence"
+    batch = "shared" if np.all(d == d[:, :, :1]) else "per_sample"
+    kept = m[~d & np.isfinite(m)]
+    scale = float(np.median(kept)) if kept.size else float("nan")
+    clean = bool(kept.size) and bool(np.all(np.abs(kept - scale) <= 1e-3 * max(1.0, abs(scale))))
+    return resample, batch, scale, clean
+
+
+def gate_sharing(site, config=CONFIG, rates=RATES):
+    """'shared' when the gates MAIN and SECOND see the same drop pattern (same seed), else 'per_gate'."""
+    a, b = mask(site, MAIN, config, rates), mask(site, SECOND, config, rates)
+    return ("shared" if np.array_equal(dropped(a), dropped(b)) else "per_gate"), a, b
+
+
+def describe(config=CONFIG, rates=RATES):
+    """The structure of every dropped site, as the spec's fingerprint records it: (resample, gates, batch,
+    kept scale) per site."""
+    out = {}
+    for s in DESCRIBED:
+        if rates.get(s, 0) > 0:
+            resample, batch, scale, clean = structure(mask(s, MAIN, config, rates))
+            gates = gate_sharing(s, config, rates)[0] if SECOND and s in ("input", "recurrent") else "-"
+            out[s] = (resample, gates, batch, round(scale, 3))
+    return out
+
+
 def main():
     with np.errstate(all="ignore"):  # the probes divide by dropped (zero) units and take logs of 0 on purpose
         status, observed, expected = globals()[f"check_{CHECK}"]()
@@ -375,23 +447,27 @@ def main():
     return status
 
 
-def check_replay_explained():
-    # dropspec replays the framework with the masks it recovered; short of that, the part of it a framework
-    # fails in practice: the memory path. A mask there either reaches the next step's state and the returned
-    # one (carry_h / carry_c, never the initial state), or acts on the state fed to each step (GRU: the
-    # initial state too, never the returned one); never both.
-    if KIND == "rnn":
-        return 2, "a SimpleRNN has no memory path: run dropspec for the full replay", None
-    m = memory_mask()
-    initial = int(dropped(m[:, :1]).sum())
-    print(f"memory path over the state the previous step returned, sample 0, unit 0: {np.round(m[0, :, 0, 0], 3)}")
-    if not initial:
-        return 0, f"initial state dropped on the memory path in 0 of {m[:, 0].size} units", None
-    if KIND == "lstm":
-        return 1, f"initial cell state dropped in {initial} units", "no mask site of the spec drops it"
-    returned = int(dropped(mask("carry_h")[:, -1]).sum())
-    observed = f"initial state dropped in {initial} units and returned state in {returned}"
-    return int(bool(returned)), observed, "one of the two (a state_in or a carried mask), never both"
+def compare_partners(common_only):
+    """The structure of every dropped site, this case's against each partner's; the labels that differ."""
+    mine, differ = describe(), []
+    print(f"{LABEL}: {mine}")
+    for label, rates, config in PARTNERS:
+        try:
+            theirs = describe(config, rates)
+        except Exception as exc:  # a partner that crashes is reported, not compared
+            print(f"{label}: raised {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        print(f"{label}: {theirs}")
+        sites = set(mine) & set(theirs) if common_only else set(mine) | set(theirs)
+        differ += [label] if any(mine.get(s) != theirs.get(s) for s in sites) else []
+    print("(site: resample, gates, batch, kept scale)")
+    return mine, differ
+
+
+def check_mode_invariance():
+    mine, differ = compare_partners(common_only=False)
+    observed = f"masks={mine}; differ from the eager call=" + (",".join(differ) or "none")
+    return int(bool(differ)), observed, "the masks of the same configuration called eagerly"
 
 
 if __name__ == "__main__":  # a script runs its check; this module on its own only has placeholders

@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-# nn.LSTM(16, 16, num_layers=2, dropout=0.01), with every rate set to 0.01 (a batch of 128)
+# nn.LSTM(16, 16, num_layers=2, dropout=0.01), with every rate set to 0.01 (a batch of 64)
 CONFIG = {
     "module": "torch.nn.LSTM",
     "args": {

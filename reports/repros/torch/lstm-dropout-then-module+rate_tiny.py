@@ -23,7 +23,7 @@ import warnings
 import numpy as np
 import torch
 
-# nn.LSTM(16, 16)(nn.Dropout(0.01)(x)), with every rate set to 0.01 (a batch of 128)
+# nn.LSTM(16, 16)(nn.Dropout(0.01)(x)), with every rate set to 0.01 (a batch of 64)
 CONFIG = {
     "module": "torch.nn.LSTM",
     "args": {"input_size": 16, "hidden_size": 16, "num_layers": 1},
