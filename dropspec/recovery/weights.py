@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..masks import site_shape
 from ..reference import Cell, Params
 from .probes import GAMMA, ORDER, TOL, W_NR, W_REC, Readout, Recovered, Recoverer, atanh, div, logit, snap
 
@@ -87,32 +86,47 @@ class _WeightProbes:
     def __init__(self, r: Recoverer) -> None:
         self.r, self.cell = r, r.cell
         self.hidden = self.cell.hidden_size
-        shape = site_shape(self.cell, "weight_hh", r.steps, r.batch)
-        self.weight = [np.full(shape, np.nan) for _ in range(r.calls)]
+        steps, batch, gates = r.steps, r.batch, len(self.cell.gates)
+        # per call, the readings by probe: [t, b, gate, shift, unit] is M[gate*H + unit, (unit + shift) % H], shift 0
+        # the diagonal. A probe writes one slice of it; the (T, B, G*H, H) mask is gathered once (``weight``), where
+        # a write through paired row and column indices into it cost 100 us a probe (numpy's scatter)
+        self.readings = [np.full((steps, batch, gates, self.hidden, self.hidden), np.nan) for _ in range(r.calls)]
 
     def rows(self, gate: str) -> slice:
         return Params.zeros(self.cell).rows(self.cell, gate)
 
+    def weight(self) -> list[np.ndarray]:
+        """Every call's readings as the ``(T, B, G*H, H)`` mask: ``[t, b, gate*H + unit, column]`` from shift
+        ``(column - unit) % H``, by one gather along the flattened last three axes."""
+        hid, gates = self.hidden, len(self.cell.gates)
+        gate, unit, column = np.meshgrid(np.arange(gates), np.arange(hid), np.arange(hid), indexing="ij")
+        source = (gate * hid + (column - unit) % hid) * hid + unit  # flat index of [gate, shift, unit]
+        out = []
+        for values in self.readings:
+            lead = values.shape[:2]
+            flat = values.reshape(*lead, -1)
+            out.append(np.take(flat, source.ravel(), axis=-1).reshape(*lead, gates * hid, hid))
+        return out
+
     def read(self, gate: str, shift: int, p: Params, readout: Readout) -> None:
         """Run one probe and store its element of every row of ``gate``, per call, step and sample."""
-        r, rows = self.r, self.rows(gate)
+        r, k = self.r, self.cell.gate_index(gate)
         ys = r.run(f"weight_hh.{gate}.{shift}", p, h0=GAMMA, c0=GAMMA)
         cols = (np.arange(self.hidden) + shift) % self.hidden
-        where = (slice(None), slice(None), rows.start + np.arange(self.hidden), cols)
         for call, y in enumerate(ys):
             a = readout.inverse(call, y, GAMMA, GAMMA)
-            fed = r.state_fed(call, r.h_seen(call, y), GAMMA)[..., cols]  # the neighbour's h_{t-1}
+            fed = np.take(r.state_fed(call, r.h_seen(call, y), GAMMA), cols, axis=-1)  # the neighbour's h_{t-1}
             read = div(a - readout.center, readout.recurrent_weight * fed, r.floor)
+            stored = self.readings[call][:, :, k, shift, :]
             seen = np.isfinite(read)
-            if not seen.all():  # keep what is known where this probe saw nothing (gathered only then: a large array)
-                read = np.where(seen, read, self.weight[call][where])
-            self.weight[call][where] = read
+            if not seen.all():  # keep what is known where this probe saw nothing
+                read = np.where(seen, read, stored)
+            stored[...] = read
 
     def gate(self, gate: str) -> None:
         k = self.cell.gate_index(gate)
-        diagonal = self.rows(gate).start + np.arange(self.hidden), np.arange(self.hidden)
         for call in range(self.r.calls):  # the recurrent probe read the diagonal
-            self.weight[call][:, :, diagonal[0], diagonal[1]] = self.r.recurrent[call][k]
+            self.readings[call][:, :, k, 0, :] = self.r.recurrent[call][k]
         if self.cell.kind == "gru" and not self.cell.reset_after and gate == "r":
             self.reset_before_r()
             return
@@ -126,7 +140,7 @@ class _WeightProbes:
         M_n[v, u] r_u s_u)`` with ``v`` matched to ``u`` among the n rows whose weight is kept."""
         r, n_rows, hid = self.r, self.rows("n"), self.hidden
         with np.errstate(invalid="ignore"):
-            m_n = [w[:, :, n_rows, :] for w in self.weight]  # (T, B, H, H), read before r
+            m_n = [w[:, :, n_rows, :] for w in self.weight()]  # (T, B, H, H), read before r
             kept = np.all([np.all(np.isfinite(m) & (np.abs(m) > 1e-3), axis=(0, 1)) for m in m_n], axis=0)
         match = match_units(kept)  # unit u is read at n unit match[u]
         units = np.flatnonzero(match >= 0)
@@ -155,7 +169,7 @@ class _WeightProbes:
     def run(self) -> list[np.ndarray]:
         for gate in ORDER[self.cell.kind]:
             self.gate(gate)
-        return snap(self.weight)
+        return snap(self.weight())
 
 
 def recover_weight_hh(r: Recoverer, result: Recovered) -> Recovered:
