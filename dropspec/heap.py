@@ -7,9 +7,13 @@ temporary arrays of 0.1 to 2 MB, each alive for one numpy operation, and every f
 fault. In a torch matrix run, `lstm-L2-dropout0.25+rate_tiny` took 4,800 minor faults and about 6 ms of its
 30 ms of dropspec's own time for them (``getrusage``); with these settings it took 900 and 25 ms.
 
-The worker process that observes cases sets them once (``worker._serve``). They hold at most ``TRIM_THRESHOLD``
-of free memory at the top of the heap. Elsewhere than glibc, or where the user set glibc's own ``MALLOC_*``
-variables, nothing changes.
+The heap still grows the first time a case needs more than any before it, and that case paid for the faults:
+torchnlp `lstm-torchnlp-WeightDrop`, the first with (T, B, G*H, H) weight readings, took 59 ms of own time where
+it takes 36. So the worker also faults in ``RESERVE`` (128 MiB) of heap when it starts, which is no case's time.
+
+The worker process that observes cases sets all this once (``worker._serve``). The heap then holds at most
+``TRIM_THRESHOLD`` of free memory at its top, and at least the reserve. Elsewhere than glibc, or where the user set
+glibc's own ``MALLOC_*`` variables, nothing changes.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import platform
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 MMAP_THRESHOLD = 64 << 20  # blocks below this come from the heap, whose pages stay mapped
 TRIM_THRESHOLD = 256 << 20  # the free memory the heap keeps at its top before it shrinks
-RESERVE = 48 << 20
+RESERVE, RESERVE_BLOCK = 128 << 20, 32 << 20  # blocks below the mmap threshold: they come from the heap
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_", "MALLOC_MMAP_MAX_")
 
 
@@ -39,7 +43,10 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     if not (mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)):
         return False
-    block = bytearray(RESERVE)
-    block[:: mmap.PAGESIZE] = bytes(len(range(0, RESERVE, mmap.PAGESIZE)))
-    del block
+    # the heap the cases will use, faulted in now (the worker's start is no case's time): blocks below the mmap
+    # threshold come from the heap, and freed they stay there, below the trim threshold
+    blocks = [bytearray(RESERVE_BLOCK) for _ in range(RESERVE // RESERVE_BLOCK)]
+    for block in blocks:
+        block[:: mmap.PAGESIZE] = bytes(len(range(0, RESERVE_BLOCK, mmap.PAGESIZE)))
+    del blocks, block
     return True
