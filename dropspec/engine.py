@@ -95,8 +95,9 @@ class Observation:
             "training_sequence": self.training_sequence,
             "refusal": self.refusal,
             "runs": self.runs,
-            "seconds": round(self.seconds, 3),
-            "framework_seconds": round(self.framework_seconds, 3),
+            # to 0.1 ms: a small case's own share is a ratio of a few ms (benchmarks/matrix_cost.py)
+            "seconds": round(self.seconds, 4),
+            "framework_seconds": round(self.framework_seconds, 4),
             "notes": self.recovered.notes if self.recovered else [],
             "state_growth": self.state_growth.as_dict() if self.state_growth else None,
         }
