@@ -227,8 +227,7 @@ LINEN_MODES = {
     "scan_unroll": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
     "masked": lambda c: c.id == "lstm-cell_input_recurrent-split_recurrent_false",
     # the boundary rates on nn.Dropout's two uses: on the sequence before nn.RNN, and inside the scan on both sites
-    # (the FLIP combination). Linen only: every spelling reads its rate through the same nn.Dropout, and NNX cases
-    # cost ~25 s each
+    # (the FLIP combination); every other spelling reads its rate through the same nn.Dropout
     **{mode: (lambda c: c.id in LINEN_RATES) for mode in RATE_MODES},
 }
 
@@ -284,10 +283,13 @@ NNX_SPELLINGS = (
 # one configuration called eagerly (eager nnx.scan retraces on every call, ~3 s), with the flax_jit mode
 NNX_EAGER = ("lstm-recurrent-broadcast_rngs",)
 NNX_VMAP = ("lstm-input", "lstm-scan_state_axes-input_recurrent")
+NNX_RATES = "lstm-scan_state_axes-input_recurrent"
 NNX_MODES = {  # batch_one is measured on linen only: it keeps the masks there and costs ~25 s a case here
     "flax_jit": lambda c: c.id in NNX_EAGER,
     "flax_vmap": lambda c: c.id in NNX_VMAP,
     "reload_state_dict": lambda c: c.id == "lstm-input",
+    # the boundary rates on nnx.Dropout, on both of the cell wrapper's uses (input and recurrent), in the guide's loop
+    **{mode: (lambda c: c.id == NNX_RATES) for mode in RATE_MODES},
 }
 
 # ====================================================================================================
