@@ -80,6 +80,10 @@ class Observation:
     runs: int = 0
     seconds: float = 0.0
     framework_seconds: float = 0.0  # inside the adapter's runs
+    # the same two as CPU time of the worker process: what each side computed, without the time the process waited
+    # for a core (two envs on two cores stall a case of 20 ms by 10 ms now and then; benchmarks/MATRIX.md)
+    cpu_seconds: float = 0.0
+    framework_cpu_seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -98,6 +102,8 @@ class Observation:
             # to 0.1 ms: a small case's own share is a ratio of a few ms (benchmarks/matrix_cost.py)
             "seconds": round(self.seconds, 4),
             "framework_seconds": round(self.framework_seconds, 4),
+            "cpu_seconds": round(self.cpu_seconds, 4),
+            "framework_cpu_seconds": round(self.framework_cpu_seconds, 4),
             "notes": self.recovered.notes if self.recovered else [],
             "state_growth": self.state_growth.as_dict() if self.state_growth else None,
         }
@@ -233,17 +239,18 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
     """Run ``case`` through the inference check, mask recovery and the replay. Never raises."""
     spec = spec or default_spec()
     obs = Observation(case=case)
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     rtol, atol = tolerance(adapter, case)
     rng = np.random.default_rng(case.seed)
 
     def run(params: Params, calls: Sequence[CallInputs], training: bool) -> list[Trace]:
         obs.runs += 1
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         try:
             traces = adapter.run(case, params, calls, seed=case.seed, training=training)
         finally:  # a run that raises was the framework's time too; the rest of the case's time is dropspec's
             obs.framework_seconds += time.perf_counter() - started
+            obs.framework_cpu_seconds += time.process_time() - started_cpu
         return check_traces(case, calls, traces)
 
     try:
@@ -316,7 +323,7 @@ def observe(adapter: Adapter, case: Case, spec: Spec | None = None) -> Observati
             if not broken:
                 obs.refusal, obs.error = observed, None
                 obs.behaviour = Said(schemes=[], words=observed)
-    obs.seconds = time.perf_counter() - start
+    obs.seconds, obs.cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     return obs
 
 

@@ -243,6 +243,26 @@ def test_a_run_that_raises_is_the_frameworks_time_not_dropspecs() -> None:
     assert obs.error is not None and obs.runs >= 1
     assert obs.framework_seconds >= 0.2 * obs.runs
     assert obs.seconds - obs.framework_seconds < 0.2
+    # CPU time counts what was computed: a sleeping framework computed nothing
+    assert obs.framework_cpu_seconds < 0.1 * obs.runs <= obs.framework_seconds
+
+
+class _BusyThenRaises(CrashesOnOneCase):
+    """The framework computes for 0.1 s of CPU time in a run, then raises."""
+
+    def run(self, case, params, calls, *, seed, training):
+        end = time.process_time() + 0.1
+        while time.process_time() < end:
+            pass
+        return super().run(case, params, calls, seed=seed, training=training)
+
+
+def test_the_frameworks_cpu_time_is_counted_apart_from_dropspecs() -> None:
+    adapter = _BusyThenRaises()
+    obs = observe(adapter, adapter.cases()[0])
+    assert obs.runs >= 1 and obs.framework_cpu_seconds >= 0.1 * obs.runs
+    assert obs.cpu_seconds - obs.framework_cpu_seconds < 0.1
+    assert obs.as_dict()["framework_cpu_seconds"] == round(obs.framework_cpu_seconds, 4)
 
 
 def test_the_worker_keeps_freed_memory_only_where_glibc_allows_and_the_user_did_not_choose(monkeypatch) -> None:
