@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 from dropspec import engine
-from dropspec.heap import keep_freed_memory
+from dropspec.heap import keep_freed_memory, no_huge_page_advice
 from dropspec.registry import UnknownAdapter, load_adapter
 
 PHASES = ("recover", "fingerprint", "run_calls", "run_cell", "training_sequence", "_random_calls", "check_traces")
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=10, help="how many of the costliest cases to list")
     args = parser.parse_args()
     keep_freed_memory()  # as the worker process of a matrix run does
+    no_huge_page_advice()
 
     try:
         adapter = load_adapter(args.adapter)

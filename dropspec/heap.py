@@ -50,3 +50,21 @@ def keep_freed_memory() -> bool:
         block[:: mmap.PAGESIZE] = bytes(len(range(0, RESERVE_BLOCK, mmap.PAGESIZE)))
     del blocks, block
     return True
+
+
+def no_huge_page_advice() -> bool:
+    """Stop numpy's request for transparent huge pages (madvise) on every array of 4 MiB or more; whether it was
+    stopped here. Where the kernel defragments on such a fault (``defrag`` is ``madvise``, as on this project's
+    machines), a fault can stall for memory compaction: torch-based weight-drop cases, whose weight readings are
+    arrays of 8-16 MB, varied from 37 to 79 ms of own time over five runs of fastai's `lstm-fastai-WeightDropout`
+    with the advice, and took 43-45 ms without. A user's ``NUMPY_MADVISE_HUGEPAGE`` (numpy's own switch, read when
+    numpy is imported) is kept."""
+    if "NUMPY_MADVISE_HUGEPAGE" in os.environ:
+        return False
+    from numpy._core import multiarray  # the setter behind NUMPY_MADVISE_HUGEPAGE; private, so looked up with care
+
+    setter = getattr(multiarray, "_set_madvise_hugepage", None)
+    if setter is None:
+        return False
+    setter(False)
+    return True

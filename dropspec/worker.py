@@ -18,7 +18,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
-from .heap import keep_freed_memory
+from .heap import keep_freed_memory, no_huge_page_advice
 
 if TYPE_CHECKING:
     from .adapter import Adapter
@@ -45,6 +45,7 @@ def error_record(kind: str, message: str, trace: str = "") -> dict[str, str]:
 def _serve(observe: Observe, adapter: Adapter, spec: Spec, conn: Connection) -> None:
     """The worker's loop: observe each case id it is sent, send the observation back."""
     keep_freed_memory()  # before any case: see dropspec.heap
+    no_huge_page_advice()
     cases = None
     conn.send("ready")
     while True:

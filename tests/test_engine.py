@@ -277,3 +277,19 @@ def test_the_worker_keeps_freed_memory_only_where_glibc_allows_and_the_user_did_
     assert heap.keep_freed_memory() is glibc
     monkeypatch.setattr(heap.platform, "system", lambda: "Darwin")
     assert heap.keep_freed_memory() is False
+
+
+def test_numpys_huge_page_advice_is_stopped_unless_the_user_chose(monkeypatch) -> None:
+    from numpy._core import multiarray
+
+    from dropspec import heap
+
+    before = multiarray._get_madvise_hugepage()
+    try:
+        monkeypatch.setenv("NUMPY_MADVISE_HUGEPAGE", "1")  # the user's own choice wins
+        multiarray._set_madvise_hugepage(True)
+        assert heap.no_huge_page_advice() is False and multiarray._get_madvise_hugepage()
+        monkeypatch.delenv("NUMPY_MADVISE_HUGEPAGE")
+        assert heap.no_huge_page_advice() is True and not multiarray._get_madvise_hugepage()
+    finally:
+        multiarray._set_madvise_hugepage(before)
