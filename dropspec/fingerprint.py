@@ -94,10 +94,12 @@ def _stack(masks: list[Masks], site: str) -> np.ndarray | None:
     return out if site in GATED_SITES else out[:, None]
 
 
-def _varies(values: np.ndarray, axis: int, scale: float) -> bool:
+def _varies(values: np.ndarray, axis: int, scale: float, whole: bool | None = None) -> bool:
+    """Whether ``values`` differ along ``axis`` by more than TOL; ``whole``: True where every value is known to be
+    finite (None: look for NaN)."""
     if values.shape[axis] < 2:
         return False
-    if not np.isnan(values).any():  # the common case, and several times faster
+    if whole or (whole is None and not np.isnan(values).any()):  # the common case, and several times faster
         return bool(np.any(np.ptp(values, axis=axis) > TOL * max(1.0, scale)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices: unobservable elements
@@ -129,10 +131,11 @@ def site_fingerprint(site: str, values: np.ndarray) -> SiteFingerprint:
     np.abs(off_scale, out=off_scale)
     binary = bool(np.all((np.abs(finite) <= TOL) | (off_scale <= TOL * max(1.0, scale))))
     del off_scale
-    per_gate = _varies(values, 1, scale)
-    per_step = _varies(values, 2, scale)
-    per_sample = _varies(values, 3, scale)
-    across_calls = _varies(values, 0, scale)
+    known = True if whole else None  # not whole: infinite values alone take the same path as finite ones
+    per_gate = _varies(values, 1, scale, known)
+    per_step = _varies(values, 2, scale, known)
+    per_sample = _varies(values, 3, scale, known)
+    across_calls = _varies(values, 0, scale, known)
     # one independent draw per element along every axis the masks vary on; along the others the
     # observable values are equal, so nanmax collects them without favouring a blocked gate or step
     draws = values

@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..reference import Cell, Params
-from .probes import GAMMA, ORDER, TOL, W_NR, W_REC, Readout, Recovered, Recoverer, atanh, div, logit, snap
+from .probes import GAMMA, ORDER, TOL, W_NR, W_REC, Readout, Recovered, Recoverer, atanh, div, dropped, logit, snap
 
 
 def weight_probe_runs(cell: Cell) -> int:
@@ -176,7 +176,7 @@ def recover_weight_hh(r: Recoverer, result: Recovered) -> Recovered:
     """Read the ``weight_hh`` mask of every call with the shifted-permutation probes, after
     ``r``'s own probes, and fold the recurrent probe's readings (the diagonal) into it."""
     weight = _WeightProbes(r).run()
-    active = any(np.any(np.abs(w[np.isfinite(w)] - 1.0) > TOL) for w in weight)
+    active = any(dropped(w, TOL) for w in weight)
     result.masks = [
         m.with_site("recurrent", None).with_site("weight_hh", w if active else None)
         for m, w in zip(result.masks, weight)
