@@ -44,7 +44,13 @@ def error_record(kind: str, message: str, trace: str = "") -> dict[str, str]:
 
 def _serve(observe: Observe, adapter: Adapter, spec: Spec, conn: Connection) -> None:
     """The worker's loop: observe each case id it is sent, send the observation back."""
-    keep_freed_memory()  # before any case: see dropspec.heap
+    # the framework's import is the worker's start, not the first case's time, and it fills much of the heap: the
+    # reserve of dropspec.heap comes after it
+    try:
+        adapter.unavailable_reason()
+    except BaseException:  # an import that exits: the first case imports it again and records how, with its traceback
+        pass
+    keep_freed_memory()
     no_huge_page_advice()
     cases = None
     conn.send("ready")
