@@ -129,9 +129,9 @@ def with_mode(case: Case, name: str, adapter: Adapter | type[Adapter]) -> Case:
 
 
 def batch_for(m: Mode, case: Case) -> int:
-    """The batch of ``case`` called in mode ``m``: the mode's own, or the smallest that gives the narrowest site
-    ``m.draws`` units over the calls when each sample draws one mask for it (more draws: a site per step or per
-    gate), or the case's."""
+    """The batch of ``case`` called in mode ``m``: the mode's own; or, for a mode with ``draws``, the case's batch
+    raised to the smallest that gives the narrowest site ``m.draws`` units over the calls when each sample draws
+    one mask for it (a site drawn per step or per gate has more); else the case's."""
     if m.draws is not None:
         narrowest = min(case.cell.input_size, case.cell.hidden_size)
         return max(case.batch, math.ceil(m.draws / (CALLS * narrowest)))
